@@ -1,0 +1,1 @@
+"""iapo-sim analysis: evaluation, deceiving prompts, sample complexity, figures, the CLI."""

@@ -1,0 +1,164 @@
+"""Numba kernels: drawing completions and aggregating them (majority vote, best-of-N).
+
+Randomness never enters a kernel: the Python layer draws uniforms (or multinomial counts) from a
+:class:`numpy.random.Generator` and the kernels consume them, so a kernel is a pure function of its
+arrays (QuantEcon's pattern). Kernels are serial; results cannot depend on the thread count.
+
+Block reuse (mission.md Sec. 2): a pull of N completions yields ``floor(N/k)`` disjoint consecutive
+blocks ``draws[j*k:(j+1)*k]`` for every sub-scale ``k <= N``; each block is aggregated on its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, inline="always")
+def _draw(cdf_row, u):
+    """Inverse-CDF draw of a categorical law from one uniform (linear search, C is small)."""
+    last = cdf_row.shape[0] - 1
+    for i in range(last):
+        if u < cdf_row[i]:
+            return i
+    return last
+
+
+@njit(cache=True)
+def _vote_credit(counts, correct, tie):
+    """Majority-vote credit of a count vector (paper Eq. 2): 1/t or, pessimistic, 1{t = 1}."""
+    top = counts[0]
+    for a in range(1, counts.shape[0]):
+        if counts[a] > top:
+            top = counts[a]
+    if counts[correct] != top:
+        return 0.0
+    t = 0
+    for a in range(counts.shape[0]):
+        if counts[a] == top:
+            t += 1
+    if tie == 0:
+        return 1.0 / t
+    return 1.0 if t == 1 else 0.0
+
+
+@njit(cache=True)
+def _pick_query(queries, u):
+    i = int(u * queries.shape[0])
+    return queries[min(i, queries.shape[0] - 1)]
+
+
+@njit(cache=True)
+def _block_credit(answers, start, k, correct, buf, tie):
+    buf[:] = 0
+    for i in range(start, start + k):
+        buf[answers[i]] += 1
+    return _vote_credit(buf, correct, tie)
+
+
+@njit(cache=True)
+def mv_scale_credits(cdf, correct, queries, p, uq, ud, tie, acc):
+    """Accumulate majority-vote credit of every sub-scale block of a batch of pulls.
+
+    Parameters
+    ----------
+    cdf : (P, X, C) cumulative answer laws; correct : (X,); queries : query pool (train split)
+    p : prompt; uq : (pulls,) uniforms for the query; ud : (pulls, N) uniforms for the answers
+    tie : 0 random (1/t), 1 pessimistic
+    acc : (>= N,) float; ``acc[k-1] += sum over pulls and blocks of size k of the credit``
+    """
+    n = ud.shape[1]
+    answers = np.empty(n, np.int64)
+    buf = np.zeros(cdf.shape[2], np.int64)
+    for j in range(uq.shape[0]):
+        x = _pick_query(queries, uq[j])
+        row = cdf[p, x]
+        for i in range(n):
+            answers[i] = _draw(row, ud[j, i])
+        c0 = correct[x]
+        for k in range(1, n + 1):
+            s = 0.0
+            for b in range(n // k):
+                s += _block_credit(answers, b * k, k, c0, buf, tie)
+            acc[k - 1] += s
+
+
+@njit(cache=True)
+def mv_pull_credits(cdf, correct, queries, p, uq, ud, tie, out):
+    """Credit of one vote over all N answers of each pull: ``out[j]``."""
+    n = ud.shape[1]
+    answers = np.empty(n, np.int64)
+    buf = np.zeros(cdf.shape[2], np.int64)
+    for j in range(uq.shape[0]):
+        x = _pick_query(queries, uq[j])
+        row = cdf[p, x]
+        for i in range(n):
+            answers[i] = _draw(row, ud[j, i])
+        out[j] = _block_credit(answers, 0, n, correct[x], buf, tie)
+
+
+@njit(cache=True)
+def bon_scale_maxes(cdf, svals, queries, p, uq, ud, acc):
+    """Accumulate best-of-k rewards of every sub-scale block of a batch of pulls.
+
+    ``svals`` is (CX, P, X, M): the scalarised reward of each outcome in each context (the max is
+    taken on the weighted reward, Eq. 1). ``acc[c, k-1] += sum over pulls and blocks of size k of
+    max_i svals[c, p, x, outcome_i]``.
+    """
+    n = ud.shape[1]
+    n_ctx = svals.shape[0]
+    outcomes = np.empty(n, np.int64)
+    for j in range(uq.shape[0]):
+        x = _pick_query(queries, uq[j])
+        row = cdf[p, x]
+        for i in range(n):
+            outcomes[i] = _draw(row, ud[j, i])
+        for c in range(n_ctx):
+            vals = svals[c, p, x]
+            for k in range(1, n + 1):
+                s = 0.0
+                for b in range(n // k):
+                    best = vals[outcomes[b * k]]
+                    for i in range(b * k + 1, (b + 1) * k):
+                        v = vals[outcomes[i]]
+                        if v > best:
+                            best = v
+                    s += best
+                acc[c, k - 1] += s
+
+
+@njit(cache=True)
+def bon_pull_maxes(cdf, svals, queries, p, uq, ud, out):
+    """Best-of-N weighted reward of each pull in each context: ``out[j, c]``."""
+    n = ud.shape[1]
+    for j in range(uq.shape[0]):
+        x = _pick_query(queries, uq[j])
+        row = cdf[p, x]
+        for c in range(svals.shape[0]):
+            vals = svals[c, p, x]
+            best = -np.inf
+            for i in range(n):
+                v = vals[_draw(row, ud[j, i])]
+                if v > best:
+                    best = v
+            out[j, c] = best
+
+
+@njit(cache=True)
+def mv_count_credits(counts, correct, tie, out):
+    """Credit of each vote-count vector: ``counts`` (T, Q, C), ``correct`` (Q,), ``out`` (T, Q)."""
+    for t in range(counts.shape[0]):
+        for q in range(counts.shape[1]):
+            out[t, q] = _vote_credit(counts[t, q], correct[q], tie)
+
+
+@njit(cache=True)
+def bon_max_levels(cdf_sorted, vals_sorted, u, n, out):
+    """Best-of-n by the order-statistic trick: the max of n draws is ``F^-1(U^(1/n))``.
+
+    ``cdf_sorted``/``vals_sorted`` are (Q, M) sorted by value; ``u`` is (T, Q); ``out`` (T, Q).
+    """
+    inv = 1.0 / n
+    for t in range(u.shape[0]):
+        for q in range(u.shape[1]):
+            out[t, q] = vals_sorted[q, _draw(cdf_sorted[q], u[t, q] ** inv)]
