@@ -15,6 +15,7 @@ from .exact import (
 )
 from .laws import beta_latent_q, bon_laws, mv_laws, probit_latent_q
 from .sampler import Sampler, Stats, bon_simulate, mv_simulate, simulate_pulls
+from .samples import from_samples
 
 __all__ = [
     "CONTINUOUS_FAMILIES",
@@ -29,6 +30,7 @@ __all__ = [
     "bon_expected_max_continuous",
     "bon_laws",
     "bon_simulate",
+    "from_samples",
     "load_env",
     "mv_accuracy",
     "mv_accuracy_binary",
