@@ -1,0 +1,438 @@
+"""Sweeps: a grid of (environment, learner, budget, replicate) cells, described in TOML.
+
+A spec (``examples/sweep_math.toml``)::
+
+    name = "math-psst"            # optional; defaults to the file name
+    seed = 0                      # the sweep seed every cell seed derives from
+    environments = ["math", "commonsenseqa"]   # built-in names or paths to .npz files
+    budgets = [1000, 5000, 20000] # completions
+    replicates = 200
+
+    [[learners]]
+    name = "psst"
+
+    [[learners]]
+    name = "psst-topk"
+    params = { k = 4, rho = 0.2 }
+
+A learner may also be given as a bare string (``learners = ["psst", "uniform"]``).
+
+The cell key is ``(environment, learner key, budget, replicate)`` where the learner key is the
+canonical string of the learner spec (:func:`learner_key`, e.g. ``psst-topk(k=4,rho=0.2)``).
+The cell function receives the sweep seed and derives the cell's streams from the key
+(:mod:`analysis.seeds`), so a cell's result is the same whatever the executor, the number of
+workers, the chunking or the order cells run in — and whether it ran before or after a crash.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import json
+import math
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .executors import LocalExecutor, default_chunksize
+from .store import ResultStore
+
+#: The cell function used when none is given: ``run_cell(env_name, learner_name, params, budget,
+#: replicate, seed) -> dict`` of plain-JSON metrics.
+DEFAULT_CELL = "analysis.evaluate:run_cell"
+
+_FIELDS = ("name", "seed", "environments", "learners", "budgets", "replicates")
+_REQUIRED = ("seed", "environments", "learners", "budgets", "replicates")
+_SCALAR = (bool, int, float, str)
+
+
+def learner_key(name: str, params: dict | None = None) -> str:
+    """Canonical string of a learner spec: ``name`` or ``name(k1=v1,k2=v2)``, keys sorted.
+
+    Values are written as JSON (``4``, ``0.2``, ``true``, ``"x"``), so equal specs give equal
+    keys (and seeds) however the TOML spelled them.
+    """
+    if not params:
+        return name
+    inner = ",".join(f"{k}={json.dumps(params[k])}" for k in sorted(params))
+    return f"{name}({inner})"
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """A learner name and its parameters (``sim.learners.make(name, **params)``)."""
+
+    name: str
+    params: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(self.params)
+
+    @property
+    def key(self) -> str:
+        return learner_key(self.name, self.kwargs)
+
+
+class Cell(NamedTuple):
+    """One cell of the grid."""
+
+    env: str
+    learner: LearnerSpec
+    budget: int
+    replicate: int
+
+    @property
+    def key(self) -> tuple[str, str, int, int]:
+        """``(environment, learner key, budget, replicate)``: the store's primary key."""
+        return (self.env, self.learner.key, self.budget, self.replicate)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated sweep spec (see the module docstring for the TOML form)."""
+
+    name: str
+    seed: int
+    environments: tuple[str, ...]
+    learners: tuple[LearnerSpec, ...]
+    budgets: tuple[int, ...]
+    replicates: int
+
+    def cells(self) -> list[Cell]:
+        """Every cell, environment × learner × budget × replicate, in spec order."""
+        return [Cell(e, lr, b, r) for e in self.environments for lr in self.learners
+                for b in self.budgets for r in range(self.replicates)]
+
+    def canonical(self) -> dict:
+        """Everything that determines the results (not the cosmetic ``name``), as plain JSON."""
+        return {
+            "seed": self.seed, "environments": list(self.environments),
+            "learners": [{"name": lr.name, "params": lr.kwargs} for lr in self.learners],
+            "budgets": list(self.budgets), "replicates": self.replicates,
+        }
+
+    def hash(self, cell: str = DEFAULT_CELL) -> str:
+        """SHA-256 of the canonical spec and the cell function's name."""
+        text = json.dumps({"spec": self.canonical(), "cell": cell}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- spec parsing
+
+
+def load_spec(path) -> Spec:
+    """Read and validate a TOML sweep spec.
+
+    Raises
+    ------
+    ValueError
+        One line naming the offending field: missing or unknown fields, wrong types, unknown
+        environments or learners, bad learner parameters, non-positive budgets or replicates,
+        duplicates.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"SPEC: no such file {str(path)!r}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"SPEC: {str(path)!r} is not valid TOML ({exc})") from None
+    return parse_spec(data, base_dir=path.parent, default_name=path.stem)
+
+
+def _int(value, field: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{field}: must be an integer >= {minimum}; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{field}: must be an integer >= {minimum}; got {value}")
+    return value
+
+
+def _list(value, field: str) -> list:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"{field}: must be a non-empty list; got {value!r}")
+    return value
+
+
+def _no_duplicates(items, field: str, shown=None) -> None:
+    seen = set()
+    for i, item in enumerate(items):
+        if item in seen:
+            label = shown[i] if shown is not None else item
+            raise ValueError(f"{field}[{i}]: duplicate entry {label!r}")
+        seen.add(item)
+
+
+def _environment(value, field: str, base_dir) -> str:
+    from sim.datasets import ENV_NAMES
+
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{field}: must be an environment name or path; got {value!r}")
+    if value in ENV_NAMES:
+        return value
+    path = Path(value) if base_dir is None else Path(base_dir) / value
+    if value.endswith(".npz") and path.is_file():
+        return str(path.resolve())
+    raise ValueError(f"{field}: unknown environment {value!r}; use one of {', '.join(ENV_NAMES)}"
+                     " or the path of an existing .npz file")
+
+
+def _known_learners():
+    """``sim.learners.NAMES`` once the learner registry exists, else ``None`` (no check)."""
+    try:
+        from sim import learners
+    except ImportError:
+        return None, None
+    return getattr(learners, "NAMES", None), getattr(learners, "make", None)
+
+
+def _learner(value, field: str, names, make) -> LearnerSpec:
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        raise ValueError(f"{field}: must be a learner name or a table with 'name' and 'params'; "
+                         f"got {value!r}")
+    unknown = sorted(set(value) - {"name", "params"})
+    if unknown:
+        raise ValueError(f"{field}.{unknown[0]}: unknown field (a learner has 'name' and "
+                         "'params')")
+    if "name" not in value:
+        raise ValueError(f"{field}.name: missing field")
+    name = value["name"]
+    if not isinstance(name, str):
+        raise ValueError(f"{field}.name: must be a string; got {name!r}")
+    if names is not None and name not in names:
+        raise ValueError(f"{field}.name: unknown learner {name!r}; use one of {', '.join(names)}")
+    params = value.get("params", {})
+    if not isinstance(params, dict):
+        raise ValueError(f"{field}.params: must be a table of parameters; got {params!r}")
+    for k, v in params.items():
+        if not isinstance(v, _SCALAR):
+            raise ValueError(f"{field}.params.{k}: must be a number, boolean or string; "
+                             f"got {v!r}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{field}.params.{k}: must be finite; got {v!r}")
+    if make is not None:
+        try:
+            make(name, **params)
+        except (TypeError, ValueError) as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{field}.params: {msg}") from None
+    return LearnerSpec(name, tuple(sorted(params.items())))
+
+
+def parse_spec(data: dict, *, base_dir=None, default_name: str = "sweep") -> Spec:
+    """Validate a spec given as a dict (the parsed TOML); see :func:`load_spec`."""
+    if not isinstance(data, dict):
+        raise ValueError(f"spec: must be a table; got {type(data).__name__}")
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown field; a spec has {', '.join(_FIELDS)}")
+    for field in _REQUIRED:
+        if field not in data:
+            raise ValueError(f"{field}: missing field")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name: must be a non-empty string; got {name!r}")
+    seed = _int(data["seed"], "seed", minimum=0)
+    envs = tuple(_environment(v, f"environments[{i}]", base_dir)
+                 for i, v in enumerate(_list(data["environments"], "environments")))
+    _no_duplicates(envs, "environments")
+    names, make = _known_learners()
+    learners = tuple(_learner(v, f"learners[{i}]", names, make)
+                     for i, v in enumerate(_list(data["learners"], "learners")))
+    _no_duplicates([lr.key for lr in learners], "learners")
+    budgets = tuple(_int(v, f"budgets[{i}]", minimum=1)
+                    for i, v in enumerate(_list(data["budgets"], "budgets")))
+    _no_duplicates(budgets, "budgets")
+    replicates = _int(data["replicates"], "replicates", minimum=1)
+    return Spec(name, seed, envs, learners, budgets, replicates)
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+def resolve_cell(ref: str = DEFAULT_CELL) -> Callable:
+    """Import a cell function given as ``"module:function"``."""
+    module, _, attr = ref.partition(":")
+    if not module or not attr:
+        raise ValueError(f"--cell: expected MODULE:FUNCTION; got {ref!r}")
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"--cell: cannot import {ref!r} ({exc})") from None
+    if not callable(fn):
+        raise ValueError(f"--cell: {ref!r} is not callable")
+    return fn
+
+
+def cell_name(fn: Callable) -> str:
+    """``"module:qualname"`` of a cell function (part of the spec hash)."""
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def run_cells(cell_fn: Callable, tasks: list) -> list:
+    """Worker side: run ``cell_fn`` on each task ``(key, args)``; ``[(key, metrics, seconds)]``.
+
+    ``seconds`` is the wall time of the cell function alone (the "pure" cell time).
+    """
+    out = []
+    for key, args in tasks:
+        t0 = time.perf_counter()
+        metrics = cell_fn(*args)
+        out.append((key, metrics, time.perf_counter() - t0))
+    return out
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """What :func:`run_sweep` did: cells in the grid, found already stored, computed now."""
+
+    total: int
+    skipped: int
+    computed: int
+    seconds: float
+
+
+def run_sweep(spec: Spec, store: ResultStore, *, executor=None, cell_fn: Callable | None = None,
+              progress=None, chunksize: int | None = None) -> SweepRun:
+    """Run every cell of ``spec`` not yet in ``store``, storing each result as it arrives.
+
+    Parameters
+    ----------
+    spec : Spec
+    store : ResultStore
+        Bound to ``spec.hash(cell_name(cell_fn))``; cells already in it are skipped (resume).
+    executor : LocalExecutor or DaskExecutor, optional
+        Default: in this process (``LocalExecutor(1)``).
+    cell_fn : callable, optional
+        ``cell_fn(env, learner_name, params, budget, replicate, seed) -> dict`` of plain-JSON
+        metrics; default :func:`analysis.evaluate.run_cell`. Must be importable by the workers.
+    progress : object with ``update(n)``, optional
+        Told about every stored cell.
+    chunksize : int, optional
+        Cells per task; default :func:`analysis.executors.default_chunksize`.
+    """
+    t0 = time.perf_counter()
+    cell_fn = resolve_cell() if cell_fn is None else cell_fn
+    executor = LocalExecutor(1) if executor is None else executor
+    cells = spec.cells()
+    done = store.done_keys()
+    tasks = [(c.key, (c.env, c.learner.name, c.learner.kwargs, c.budget, c.replicate, spec.seed))
+             for c in cells if c.key not in done]
+    size = chunksize or default_chunksize(len(tasks), executor.n_workers)
+    chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
+    computed = 0
+    for results in executor.as_completed(functools.partial(run_cells, cell_fn), chunks):
+        for key, metrics, seconds in results:
+            store.put(key, metrics, seconds)
+            computed += 1
+            if progress is not None:
+                progress.update(1)
+    return SweepRun(len(cells), len(cells) - len(tasks), computed, time.perf_counter() - t0)
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "--:--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60}:{rem % 60:02d}"
+
+
+class Progress:
+    """A progress bar on stderr: cells done / total, rate (cells/s) and ETA.
+
+    On a terminal the line is redrawn in place (at most 10 times a second); otherwise (a log
+    file, a test) a line is printed at most every ``log_every`` seconds, and at the end.
+    ``initial`` cells (found already stored) count as done but not in the rate.
+    """
+
+    def __init__(self, total: int, *, initial: int = 0, label: str = "cells", stream=None,
+                 log_every: float = 10.0):
+        self.total, self.done, self.label = total, initial, label
+        self._initial = initial
+        self.stream = sys.stderr if stream is None else stream
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._every = 0.1 if self._tty else log_every
+        self._t0 = time.perf_counter()
+        self._last = -math.inf
+        self._draw(force=True)
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self._t0
+        new = self.done - self._initial
+        rate = new / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else math.inf
+        if self.done >= self.total:
+            eta = 0.0
+        width = 24
+        filled = int(width * self.done / self.total) if self.total else width
+        bar = "#" * filled + "." * (width - filled)
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        return (f"[{bar}] {self.done}/{self.total} {self.label} {pct:3.0f}% | "
+                f"{rate:.1f} {self.label}/s | ETA {_clock(eta)} | elapsed {_clock(elapsed)}")
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last < self._every:
+            return
+        self._last = now
+        if self._tty:
+            self.stream.write("\r" + self.line())
+        else:
+            self.stream.write(self.line() + "\n")
+        self.stream.flush()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self._draw(force=self.done >= self.total)
+
+    def close(self) -> None:
+        if self._tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def summarize(spec: Spec, store: ResultStore, metric: str = "relative") -> list[dict]:
+    """Mean and standard error of ``metric`` per environment × learner × budget, spec order.
+
+    SE is the sample standard deviation (ddof = 1) over replicates divided by sqrt(n); it is NaN
+    for a single replicate. Cells whose metrics lack ``metric`` are ignored.
+    """
+    values: dict[tuple, list[float]] = {}
+    for (env, lkey, budget, _), metrics, _secs in store.rows():
+        if metric in metrics:
+            values.setdefault((env, lkey, budget), []).append(float(metrics[metric]))
+    rows = []
+    for env in spec.environments:
+        for lr in spec.learners:
+            for b in spec.budgets:
+                v = np.asarray(values.get((env, lr.key, b), []), dtype=np.float64)
+                se = v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else math.nan
+                rows.append({"env": env, "learner": lr.key, "budget": b, "n": int(v.size),
+                             "mean": float(v.mean()) if v.size else math.nan, "se": float(se)})
+    return rows
+
+
+def format_summary(rows: list[dict], metric: str = "relative ACR") -> str:
+    """The summary as a Markdown table."""
+    lines = [f"| environment | learner | budget | n | {metric} (mean ± SE) |",
+             "|---|---|---:|---:|---:|"]
+    for r in rows:
+        se = "–" if math.isnan(r["se"]) else f"{r['se']:.4f}"
+        mean = "–" if math.isnan(r["mean"]) else f"{r['mean']:.4f}"
+        env = Path(r["env"]).name if r["env"].endswith(".npz") else r["env"]
+        lines.append(f"| {env} | {r['learner']} | {r['budget']} | {r['n']} | {mean} ± {se} |")
+    return "\n".join(lines)
