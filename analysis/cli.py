@@ -16,6 +16,7 @@ COMMANDS = {
     "envs": "analysis.cmd_envs",
     "curves": "analysis.cmd_envs",
     "bench": "analysis.bench",
+    "sweep": "analysis.cmd_sweep",
     "import": "analysis.cmd_import",
 }
 
