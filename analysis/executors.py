@@ -172,6 +172,8 @@ class DaskExecutor:
         Local cluster only: worker processes (default) or threads of this process.
     chunksize : int, optional
         Items per task in :meth:`map`; default :func:`default_chunksize`.
+    timeout : float
+        Seconds to wait for ``scheduler`` to answer.
 
     Raises
     ------
@@ -180,7 +182,7 @@ class DaskExecutor:
     """
 
     def __init__(self, scheduler: str | None = None, *, n_workers: int | None = None,
-                 processes: bool = True, chunksize: int | None = None):
+                 processes: bool = True, chunksize: int | None = None, timeout: float = 10.0):
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -201,7 +203,7 @@ class DaskExecutor:
             self.client = Client(self._cluster)
         else:
             try:
-                self.client = Client(scheduler, timeout="10s")
+                self.client = Client(scheduler, timeout=timeout)
             except (OSError, TimeoutError) as exc:
                 raise ValueError(f"--scheduler: cannot connect to {scheduler!r} ({exc})") from None
 
