@@ -70,7 +70,8 @@ def _log_format(path: Path, fmt: str | None) -> tuple[str, bool]:
     if suffix.lower() not in _SUFFIXES:
         raise ValueError(
             f"fmt: cannot infer the format of {str(path)!r} from its suffix; name it .csv, .tsv, "
-            f".jsonl, .ndjson or .parquet (optionally + .gz) or pass fmt= one of {FORMATS}"
+            f".jsonl, .ndjson or .parquet (optionally + .gz) or pass fmt (--format), one of "
+            f"{FORMATS}"
         )
     return _SUFFIXES[suffix.lower()], gz
 
@@ -446,6 +447,8 @@ def from_samples(source, *, kind: str | None = None, fmt: str | None = None,
         tokens[(p, x)] = tokens.get((p, x), 0.0) + tok
         n_rows += 1
 
+    if n_rows == 0:
+        raise _fail(label, None, "no data rows (only a header)")
     prompt_ids, query_ids = list(prompt_idx), list(query_idx)
     n_p, n_x = len(prompt_ids), len(query_ids)
     missing = [(p, x) for p in range(n_p) for x in range(n_x) if (p, x) not in counts]
