@@ -56,6 +56,14 @@ def _block_credit(answers, start, k, correct, buf, tie):
     return _vote_credit(buf, correct, tie)
 
 
+@njit(cache=True, inline="always")
+def _tie_credit(t, tie):
+    """Credit of the correct answer when it is one of ``t`` tied leaders."""
+    if tie == 0:
+        return 1.0 / t
+    return 1.0 if t == 1 else 0.0
+
+
 @njit(cache=True)
 def mv_scale_credits(cdf, correct, queries, p, uq, ud, tie, acc):
     """Accumulate majority-vote credit of every sub-scale block of a batch of pulls.
@@ -66,20 +74,59 @@ def mv_scale_credits(cdf, correct, queries, p, uq, ud, tie, acc):
     p : prompt; uq : (pulls,) uniforms for the query; ud : (pulls, N) uniforms for the answers
     tie : 0 random (1/t), 1 pessimistic
     acc : (>= N,) float; ``acc[k-1] += sum over pulls and blocks of size k of the credit``
+        (per pull, the credits of the blocks ``b = 0, 1, ...`` are summed in that order first).
+
+    Notes
+    -----
+    Counts grow one answer at a time, so the leading count and the number ``t`` of answers at it
+    are tracked incrementally (no scan over the C answers per block). The first block of every
+    size ``k`` is the prefix ``answers[:k]``: all N of them come from one pass over the pull, and
+    only the blocks ``b >= 1`` (sizes ``k <= N/2``) are counted separately; counts are cleared by
+    revisiting the block's answers. This makes the kernel about 3x faster than one count per block
+    (theory.md Sec. 1.3: the vote needs only the counts).
     """
     n = ud.shape[1]
     answers = np.empty(n, np.int64)
-    buf = np.zeros(cdf.shape[2], np.int64)
+    counts = np.zeros(cdf.shape[2], np.int64)
+    prefix = np.empty(n)
     for j in range(uq.shape[0]):
         x = _pick_query(queries, uq[j])
         row = cdf[p, x]
-        for i in range(n):
-            answers[i] = _draw(row, ud[j, i])
         c0 = correct[x]
+        # draws and the prefix blocks [0, k) for every k
+        top = 0
+        t = 0
+        for i in range(n):
+            a = _draw(row, ud[j, i])
+            answers[i] = a
+            v = counts[a] + 1
+            counts[a] = v
+            if v > top:
+                top = v
+                t = 1
+            elif v == top:
+                t += 1
+            prefix[i] = _tie_credit(t, tie) if counts[c0] == top else 0.0
+        for i in range(n):
+            counts[answers[i]] = 0
         for k in range(1, n + 1):
-            s = 0.0
-            for b in range(n // k):
-                s += _block_credit(answers, b * k, k, c0, buf, tie)
+            s = prefix[k - 1]
+            for start in range(k, n - k + 1, k):
+                top = 0
+                t = 0
+                for i in range(start, start + k):
+                    a = answers[i]
+                    v = counts[a] + 1
+                    counts[a] = v
+                    if v > top:
+                        top = v
+                        t = 1
+                    elif v == top:
+                        t += 1
+                if counts[c0] == top:
+                    s += _tie_credit(t, tie)
+                for i in range(start, start + k):
+                    counts[answers[i]] = 0
             acc[k - 1] += s
 
 
@@ -103,11 +150,14 @@ def bon_scale_maxes(cdf, svals, queries, p, uq, ud, acc):
 
     ``svals`` is (CX, P, X, M): the scalarised reward of each outcome in each context (the max is
     taken on the weighted reward, Eq. 1). ``acc[c, k-1] += sum over pulls and blocks of size k of
-    max_i svals[c, p, x, outcome_i]``.
+    max_i svals[c, p, x, outcome_i]`` (per pull, blocks ``b = 0, 1, ...`` summed in order first).
+    The first block of every size is a prefix, so its maximum is a running maximum.
     """
     n = ud.shape[1]
     n_ctx = svals.shape[0]
     outcomes = np.empty(n, np.int64)
+    r = np.empty(n)
+    prefix = np.empty(n)
     for j in range(uq.shape[0]):
         x = _pick_query(queries, uq[j])
         row = cdf[p, x]
@@ -115,14 +165,20 @@ def bon_scale_maxes(cdf, svals, queries, p, uq, ud, acc):
             outcomes[i] = _draw(row, ud[j, i])
         for c in range(n_ctx):
             vals = svals[c, p, x]
+            best = -np.inf
+            for i in range(n):
+                v = vals[outcomes[i]]
+                r[i] = v
+                if v > best:
+                    best = v
+                prefix[i] = best
             for k in range(1, n + 1):
-                s = 0.0
-                for b in range(n // k):
-                    best = vals[outcomes[b * k]]
-                    for i in range(b * k + 1, (b + 1) * k):
-                        v = vals[outcomes[i]]
-                        if v > best:
-                            best = v
+                s = prefix[k - 1]
+                for start in range(k, n - k + 1, k):
+                    best = r[start]
+                    for i in range(start + 1, start + k):
+                        if r[i] > best:
+                            best = r[i]
                     s += best
                 acc[c, k - 1] += s
 
