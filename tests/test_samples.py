@@ -154,7 +154,8 @@ BON_HAND = {
 
 
 def test_hand_computed_bon_log_gives_exact_q(tmp_path):
-    rows = [{"prompt": p, "query": q, "score_x": x, "score_y": y, "tokens": 100 if p == "a" else 300}
+    tokens = {"a": 100, "b": 300}
+    rows = [{"prompt": p, "query": q, "score_x": x, "score_y": y, "tokens": tokens[p]}
             for (p, q), outs in BON_HAND.items() for x, y in outs]
     env = quiet(write_jsonl(tmp_path / "bon.jsonl", rows), n_max=2, cost_scale=0.01, rng=0)
     assert env.kind == "bon" and env.values.shape == (2, 2, 3, 2)
