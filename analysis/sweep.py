@@ -254,7 +254,27 @@ def parse_spec(data: dict, *, base_dir=None, default_name: str = "sweep") -> Spe
                     for i, v in enumerate(_list(data["budgets"], "budgets")))
     _no_duplicates(budgets, "budgets")
     replicates = _int(data["replicates"], "replicates", minimum=1)
+    if make is not None:
+        _check_min_budgets(envs, learners, budgets, seed, make)
     return Spec(name, seed, envs, learners, budgets, replicates)
+
+
+def _check_min_budgets(envs, learners, budgets, seed, make) -> None:
+    """Every budget must let every learner run on every environment (``min_budget``)."""
+    from sim.datasets import load_env
+
+    low = min(range(len(budgets)), key=budgets.__getitem__)
+    for i, name in enumerate(envs):
+        try:
+            env = load_env(name, seed=seed)
+        except ValueError as exc:
+            raise ValueError(f"environments[{i}]: {exc}") from None
+        for lr in learners:
+            minimum = getattr(make(lr.name, **lr.kwargs), "min_budget", None)
+            need = None if minimum is None else int(minimum(env))
+            if need is not None and budgets[low] < need:
+                raise ValueError(f"budgets[{low}]: {budgets[low]} is below the minimum budget "
+                                 f"{need} of learner {lr.key} on {name}")
 
 
 # ----------------------------------------------------------------------------- the engine

@@ -81,7 +81,7 @@ def _toml(fields: dict) -> str:
 BASE = {
     "name": "t", "seed": 7, "environments": ["math", "synth-bernoulli"],
     "learners": ["psst", {"name": "ucb", "params": {"c": 0.2}}],
-    "budgets": [300, 1000, 5000], "replicates": 4,
+    "budgets": [2000, 5000, 10000], "replicates": 4,
 }
 
 
@@ -101,12 +101,12 @@ def test_example_spec_parses():
 
 def test_spec_fields_and_cells(tmp_path):
     spec = load_spec(_spec(tmp_path))
-    assert spec.name == "t" and spec.seed == 7 and spec.budgets == (300, 1000, 5000)
+    assert spec.name == "t" and spec.seed == 7 and spec.budgets == (2000, 5000, 10000)
     cells = spec.cells()
     assert len(cells) == 2 * 2 * 3 * 4
     assert len({c.key for c in cells}) == len(cells)
-    assert cells[0].key == ("math", "psst", 300, 0)
-    assert cells[-1].key == ("synth-bernoulli", "ucb(c=0.2)", 5000, 3)
+    assert cells[0].key == ("math", "psst", 2000, 0)
+    assert cells[-1].key == ("synth-bernoulli", "ucb(c=0.2)", 10000, 3)
 
 
 def test_learner_key_is_canonical():
@@ -125,7 +125,7 @@ def test_default_name_is_file_stem(tmp_path):
 def test_hash_tracks_results_not_name(tmp_path):
     a = load_spec(_spec(tmp_path))
     b = load_spec(_spec(tmp_path, {**BASE, "name": "other"}, "b.toml"))
-    c = load_spec(_spec(tmp_path, {**BASE, "budgets": [300, 1000]}, "c.toml"))
+    c = load_spec(_spec(tmp_path, {**BASE, "budgets": [2000, 5000]}, "c.toml"))
     d = load_spec(_spec(tmp_path, {**BASE, "seed": 8}, "d.toml"))
     assert a.hash() == b.hash()
     assert len({a.hash(), c.hash(), d.hash(), a.hash("tests:other_cell")}) == 4
@@ -141,13 +141,13 @@ BAD_SPECS = [
     (_without("learners"), "learners: missing field"),
     (_without("budgets"), "budgets: missing field"),
     (_without("replicates"), "replicates: missing field"),
-    ({**BASE, "budgets": [300, -5]}, "budgets[1]: must be an integer >= 1"),
+    ({**BASE, "budgets": [2000, -5]}, "budgets[1]: must be an integer >= 1"),
     ({**BASE, "budgets": [0]}, "budgets[0]: must be an integer >= 1"),
     ({**BASE, "budgets": [1.5]}, "budgets[0]: must be an integer"),
     ({**BASE, "budgets": [True]}, "budgets[0]: must be an integer"),
-    ({**BASE, "budgets": 300}, "budgets: must be a non-empty list"),
+    ({**BASE, "budgets": 2000}, "budgets: must be a non-empty list"),
     ({**BASE, "budgets": []}, "budgets: must be a non-empty list"),
-    ({**BASE, "budgets": [300, 300]}, "budgets[1]: duplicate"),
+    ({**BASE, "budgets": [2000, 2000]}, "budgets[1]: duplicate"),
     ({**BASE, "replicates": 0}, "replicates: must be an integer >= 1"),
     ({**BASE, "replicates": "4"}, "replicates: must be an integer"),
     ({**BASE, "seed": -1}, "seed: must be an integer >= 0"),
@@ -200,6 +200,16 @@ def test_unknown_learner_refused_by_the_real_registry():
         pytest.skip("sim.learners.NAMES not available yet")
     with pytest.raises(ValueError, match=r"^learners\[0\]\.name: unknown learner 'no-such'"):
         parse_spec({**BASE, "learners": ["no-such"]})
+
+
+def test_budget_below_a_learners_minimum_refused():
+    names, make = sweep_mod._known_learners()
+    if make is None:
+        pytest.skip("sim.learners.make not available yet")
+    need = make("psst").min_budget(__import__("sim").load_env("math", seed=7))
+    with pytest.raises(ValueError, match=rf"^budgets\[1\]: {need - 1} is below the minimum "
+                                         rf"budget {need} of learner psst on math$"):
+        parse_spec({**BASE, "environments": ["math"], "budgets": [need, need - 1]})
 
 
 def test_invalid_toml_and_missing_file(tmp_path):
@@ -365,7 +375,7 @@ def test_cli_runs_resumes_and_refuses_changed_spec(tmp_path, capsys):
     cap = capsys.readouterr()
     assert code == 0
     assert "48/48 cells 100%" in cap.err and "ETA" in cap.err
-    assert "| math | ucb(c=0.2) | 5000 | 4 |" in cap.out and cap.out.count("\n") == 2 + 12
+    assert "| math | ucb(c=0.2) | 10000 | 4 |" in cap.out and cap.out.count("\n") == 2 + 12
     # same command again: nothing to do
     assert main(["sweep", str(spec_path), "--out", str(out), "--workers", "1",
                  "--cell", "test_sweep:seeded_cell"]) == 0
