@@ -31,10 +31,12 @@ def add_parser(sub) -> None:
                    help="majority vote or best of N (default: inferred from the columns)")
     p.add_argument("--format", dest="fmt", choices=FORMATS, default=None,
                    help="log format (default: from the file suffix)")
-    for col, default in (("prompt", "prompt"), ("query", "query"), ("answer", "answer"),
-                         ("gold", "gold"), ("tokens", "tokens"), ("sample", "sample")):
-        p.add_argument(f"--{col}-col", default=default, metavar="NAME",
-                       help=f"{col} column (default {default!r})")
+    for col in ("prompt", "query", "answer", "gold", "tokens"):
+        p.add_argument(f"--{col}-col", default=col, metavar="NAME",
+                       help=f"{col} column (default {col!r})")
+    p.add_argument("--sample-col", default="sample", metavar="NAME",
+                   help="optional completion-id column; repeated (prompt, query, sample) rows are "
+                        "an error (default 'sample'; '' to ignore such a column)")
     p.add_argument("--objectives", default=None, metavar="COL,COL,...",
                    help="best of N: comma-separated objective columns, in order (default: every "
                         "column starting with --objective-prefix)")
@@ -70,8 +72,9 @@ def run_import(args) -> int:
         env = sim.from_samples(
             args.log, kind=args.kind, fmt=args.fmt, prompt_col=args.prompt_col,
             query_col=args.query_col, answer_col=args.answer_col, gold_col=args.gold_col,
-            tokens_col=args.tokens_col, sample_col=args.sample_col, objective_cols=objectives,
-            objective_prefix=args.objective_prefix, casefold=args.casefold, alpha=args.alpha,
+            tokens_col=args.tokens_col, sample_col=args.sample_col or None,
+            objective_cols=objectives, objective_prefix=args.objective_prefix,
+            casefold=args.casefold, alpha=args.alpha,
             cost_scale=args.cost_scale, n_max=args.n_max, drop_incomplete=args.drop_incomplete,
             name=args.name, rng=args.seed,
         )

@@ -164,6 +164,16 @@ def _read_mappings(rows: Iterable, label: str):
         raise _fail(label, None, "no rows")
 
 
+def _guarded(label: str, rows):
+    """Re-raise decoding and decompression failures as one-line errors naming the file."""
+    try:
+        yield from rows
+    except UnicodeDecodeError as exc:
+        raise _fail(label, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile, a truncated .gz, an unreadable file
+        raise _fail(label, None, f"cannot read the file ({type(exc).__name__}: {exc})") from None
+
+
 def read_log(source, *, fmt: str | None = None):
     """Open a sample log: ``(label, rows)``.
 
@@ -187,8 +197,9 @@ def read_log(source, *, fmt: str | None = None):
         if kind == "parquet":
             return label, _read_parquet(path, label)
         if kind == "jsonl":
-            return label, _read_jsonl(path, gz, label)
-        return label, _read_delimited(path, gz, label, "," if kind == "csv" else "\t")
+            return label, _guarded(label, _read_jsonl(path, gz, label))
+        return label, _guarded(label, _read_delimited(path, gz, label,
+                                                      "," if kind == "csv" else "\t"))
     if isinstance(source, Mapping) or not isinstance(source, Iterable):
         raise ValueError("source must be a path to a log file or an iterable of row mappings; "
                          f"got {type(source).__name__}")
@@ -320,9 +331,10 @@ def from_samples(source, *, kind: str | None = None, fmt: str | None = None,
     prompt_col, query_col, answer_col, gold_col, tokens_col : str
         Column names (defaults ``prompt``, ``query``, ``answer``, ``gold``, ``tokens``).
     sample_col : str or None
-        Optional completion-id column (default ``sample``), used only if present: two rows with
-        the same (prompt, query, sample) are duplicates and an error. Without it rows are not
-        checked for duplicates (identical completions are legitimate samples).
+        Optional completion-id column (default ``sample``), used only if present (``None``
+        ignores it): two rows with the same (prompt, query, sample) are duplicates and an error.
+        Without it rows are not checked for duplicates: identical rows are legitimate samples
+        (two completions may well give the same answer with the same token count).
     objective_cols : sequence of str or None
         Best of N: the objective score columns, in objective order. ``None``: every column whose
         name starts with ``objective_prefix`` (default ``score_``), in file order.
@@ -424,6 +436,8 @@ def from_samples(source, *, kind: str | None = None, fmt: str | None = None,
             raise _fail(label, where, f"column {tokens_col!r}: negative token count {tok:g}")
         if use_sample:
             key = (pid, qid, _text(get(sample_col), sample_col, where, label))
+            if not key[2]:
+                raise _fail(label, where, f"column {sample_col!r}: empty id")
             if key in seen:
                 raise _fail(label, where, f"duplicate row: prompt {pid!r}, query {qid!r}, "
                             f"{sample_col} {key[2]!r} already at {seen[key]}")

@@ -597,3 +597,29 @@ def test_cli_failed_import_leaves_existing_output_untouched(tmp_path, capsys):
 def test_cli_rejects_a_non_npz_output_before_reading(tmp_path, capsys):
     assert iapo(["import", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "e.txt")]) == 2
     assert "--out: environment files end in .npz" in capsys.readouterr().err
+
+
+def test_bad_not_utf8(tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_bytes(b"prompt,query,answer,gold,tokens\np,q,\xff\xfe,A,1\n")
+    one_line_error(path, "not UTF-8 text")
+
+
+def test_bad_gzip(tmp_path):
+    path = tmp_path / "b.jsonl.gz"
+    path.write_bytes(b"not a gzip archive")
+    one_line_error(path, "cannot read the file (BadGzipFile")
+
+
+def test_bad_empty_sample_id(tmp_path):
+    rows = [{"prompt": "p", "query": "q", "sample": None, "answer": "A", "gold": "A", "tokens": 1}]
+    one_line_error(write_jsonl(tmp_path / "b.jsonl", rows), "line 1: column 'sample': empty id")
+
+
+def test_cli_can_ignore_a_sample_column(tmp_path, capsys):
+    rows = [["p", q, 0, "A", "A", 5] for q in ("q1", "q2") for _ in range(2)]  # sample not an id
+    log = write_csv(tmp_path / "s.csv", MV_COLS, rows)
+    assert iapo(["import", str(log), "--out", str(tmp_path / "a.npz"), "--n-max", "2"]) == 2
+    assert "duplicate row" in capsys.readouterr().err
+    assert iapo(["import", str(log), "--out", str(tmp_path / "a.npz"), "--n-max", "2",
+                 "--sample-col", ""]) == 0
