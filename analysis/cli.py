@@ -18,6 +18,7 @@ COMMANDS = {
     "bench": "analysis.bench",
     "sweep": "analysis.cmd_sweep",
     "import": "analysis.cmd_import",
+    "compare": "analysis.cmd_compare",
 }
 
 
