@@ -18,7 +18,7 @@ A spec (``examples/sweep_math.toml``)::
 A learner may also be given as a bare string (``learners = ["psst", "uniform"]``).
 
 The cell key is ``(environment, learner key, budget, replicate)`` where the learner key is the
-canonical string of the learner spec (:func:`learner_key`, e.g. ``psst-topk(k=4,rho=0.2)``).
+canonical string of the learner spec (:func:`learner_key`, e.g. ``ucb(c=0.1)``).
 The cell function receives the sweep seed and derives the cell's streams from the key
 (:mod:`analysis.seeds`), so a cell's result is the same whatever the executor, the number of
 workers, the chunking or the order cells run in — and whether it ran before or after a crash.
@@ -54,31 +54,36 @@ _SCALAR = (bool, int, float, str)
 
 
 def learner_key(name: str, params: dict | None = None) -> str:
-    """Canonical string of a learner spec: ``name`` or ``name(k1=v1,k2=v2)``, keys sorted.
+    """Canonical string of a learner spec, e.g. ``ucb(c=0.1)``: the learner's own ``key``.
 
-    Values are written as JSON (``4``, ``0.2``, ``true``, ``"x"``), so equal specs give equal
-    keys (and seeds) however the TOML spelled them.
+    It is ``sim.learners.make(name, **params).key`` (defaults filled in, parameters sorted), the
+    string :func:`analysis.evaluate.run_cell` derives the learner's seed from, so equal learners
+    get equal keys however the spec spelled them (``ucb`` and ``ucb(c=0.1)`` are one learner).
+    Without the learner registry: ``name`` or ``name(k1=v1,...)`` from the given parameters.
     """
-    if not params:
-        return name
-    inner = ",".join(f"{k}={json.dumps(params[k])}" for k in sorted(params))
-    return f"{name}({inner})"
+    params = dict(params or {})
+    _, make = _known_learners()
+    if make is not None:
+        return make(name, **params).key
+    inner = ",".join(f"{k}={params[k]!r}" for k in sorted(params))
+    return f"{name}({inner})" if inner else name
 
 
 @dataclass(frozen=True)
 class LearnerSpec:
-    """A learner name and its parameters (``sim.learners.make(name, **params)``)."""
+    """A learner name, its parameters (``sim.learners.make(name, **params)``) and its key."""
 
     name: str
     params: tuple[tuple[str, object], ...] = ()
+    key: str = ""
+
+    def __post_init__(self):
+        if not self.key:
+            object.__setattr__(self, "key", learner_key(self.name, self.kwargs))
 
     @property
     def kwargs(self) -> dict:
         return dict(self.params)
-
-    @property
-    def key(self) -> str:
-        return learner_key(self.name, self.kwargs)
 
 
 class Cell(NamedTuple):
@@ -115,7 +120,8 @@ class Spec:
         """Everything that determines the results (not the cosmetic ``name``), as plain JSON."""
         return {
             "seed": self.seed, "environments": list(self.environments),
-            "learners": [{"name": lr.name, "params": lr.kwargs} for lr in self.learners],
+            "learners": [{"name": lr.name, "params": lr.kwargs, "key": lr.key}
+                         for lr in self.learners],
             "budgets": list(self.budgets), "replicates": self.replicates,
         }
 
@@ -220,13 +226,14 @@ def _learner(value, field: str, names, make) -> LearnerSpec:
                              f"got {v!r}")
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{field}.params.{k}: must be finite; got {v!r}")
+    key = ""
     if make is not None:
         try:
-            make(name, **params)
+            key = make(name, **params).key
         except (TypeError, ValueError) as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ValueError(f"{field}.params: {msg}") from None
-    return LearnerSpec(name, tuple(sorted(params.items())))
+    return LearnerSpec(name, tuple(sorted(params.items())), key)
 
 
 def parse_spec(data: dict, *, base_dir=None, default_name: str = "sweep") -> Spec:
@@ -254,27 +261,7 @@ def parse_spec(data: dict, *, base_dir=None, default_name: str = "sweep") -> Spe
                     for i, v in enumerate(_list(data["budgets"], "budgets")))
     _no_duplicates(budgets, "budgets")
     replicates = _int(data["replicates"], "replicates", minimum=1)
-    if make is not None:
-        _check_min_budgets(envs, learners, budgets, seed, make)
     return Spec(name, seed, envs, learners, budgets, replicates)
-
-
-def _check_min_budgets(envs, learners, budgets, seed, make) -> None:
-    """Every budget must let every learner run on every environment (``min_budget``)."""
-    from sim.datasets import load_env
-
-    low = min(range(len(budgets)), key=budgets.__getitem__)
-    for i, name in enumerate(envs):
-        try:
-            env = load_env(name, seed=seed)
-        except ValueError as exc:
-            raise ValueError(f"environments[{i}]: {exc}") from None
-        for lr in learners:
-            minimum = getattr(make(lr.name, **lr.kwargs), "min_budget", None)
-            need = None if minimum is None else int(minimum(env))
-            if need is not None and budgets[low] < need:
-                raise ValueError(f"budgets[{low}]: {budgets[low]} is below the minimum budget "
-                                 f"{need} of learner {lr.key} on {name}")
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -429,11 +416,12 @@ def summarize(spec: Spec, store: ResultStore, metric: str = "relative") -> list[
     """Mean and standard error of ``metric`` per environment × learner × budget, spec order.
 
     SE is the sample standard deviation (ddof = 1) over replicates divided by sqrt(n); it is NaN
-    for a single replicate. Cells whose metrics lack ``metric`` are ignored.
+    for a single replicate. Cells without a value of ``metric`` (missing or ``None``, e.g. a
+    budget below the learner's minimum) are left out; ``n`` counts the cells that have one.
     """
     values: dict[tuple, list[float]] = {}
     for (env, lkey, budget, _), metrics, _secs in store.rows():
-        if metric in metrics:
+        if metrics.get(metric) is not None:  # None: an infeasible or undefined cell
             values.setdefault((env, lkey, budget), []).append(float(metrics[metric]))
     rows = []
     for env in spec.environments:

@@ -91,12 +91,21 @@ def _spec(tmp_path, fields=None, name="spec.toml"):
     return path
 
 
+def _registry():
+    names, make = sweep_mod._known_learners()
+    if make is None:
+        pytest.skip("the learner registry sim.learners is not available")
+    return names, make
+
+
 def test_example_spec_parses():
+    _, make = _registry()
     spec = load_spec(os.path.join(ROOT, "examples", "sweep_math.toml"))
     assert spec.environments == ("math",) and spec.replicates == 200
     assert len(spec.cells()) == 1 * 4 * 6 * 200
-    assert [lr.key for lr in spec.learners] == ["psst", "psst-topk(k=4,rho=0.2)", "ucb(c=0.1)",
-                                                "uniform"]
+    expected = [make("psst").key, make("psst-topk", k=4, rho=0.2).key, make("ucb", c=0.1).key,
+                make("uniform").key]
+    assert [lr.key for lr in spec.learners] == expected
 
 
 def test_spec_fields_and_cells(tmp_path):
@@ -105,16 +114,23 @@ def test_spec_fields_and_cells(tmp_path):
     cells = spec.cells()
     assert len(cells) == 2 * 2 * 3 * 4
     assert len({c.key for c in cells}) == len(cells)
-    assert cells[0].key == ("math", "psst", 2000, 0)
+    assert cells[0].key == ("math", learner_key("psst"), 2000, 0)
     assert cells[-1].key == ("synth-bernoulli", "ucb(c=0.2)", 10000, 3)
 
 
-def test_learner_key_is_canonical():
-    assert learner_key("psst") == learner_key("psst", {}) == "psst"
-    assert learner_key("psst-topk", {"rho": 0.2, "k": 4}) == "psst-topk(k=4,rho=0.2)"
-    assert learner_key("psst-topk", {"k": 4, "rho": 0.2}) == "psst-topk(k=4,rho=0.2)"
+def test_learner_key_is_the_learners_own_key():
+    _, make = _registry()
+    assert learner_key("ucb") == learner_key("ucb", {"c": 0.1}) == make("ucb").key
+    assert (learner_key("psst-topk", {"rho": 0.2, "k": 4})
+            == learner_key("psst-topk", {"k": 4, "rho": 0.2}) == make("psst-topk", k=4).key)
+    assert learner_key("ucb", {"c": 0.1}) != learner_key("ucb", {"c": 0.2})
+
+
+def test_learner_key_without_registry(monkeypatch):
+    monkeypatch.setattr(sweep_mod, "_known_learners", lambda: (None, None))
+    assert learner_key("x") == learner_key("x", {}) == "x"
+    assert learner_key("x", {"s": "a", "k": 4}) == "x(k=4,s='a')"
     assert learner_key("x", {"k": 4}) != learner_key("x", {"k": 5})
-    assert learner_key("x", {"flag": True, "s": "a"}) == 'x(flag=true,s="a")'
 
 
 def test_default_name_is_file_stem(tmp_path):
@@ -202,14 +218,10 @@ def test_unknown_learner_refused_by_the_real_registry():
         parse_spec({**BASE, "learners": ["no-such"]})
 
 
-def test_budget_below_a_learners_minimum_refused():
-    names, make = sweep_mod._known_learners()
-    if make is None:
-        pytest.skip("sim.learners.make not available yet")
-    need = make("psst").min_budget(__import__("sim").load_env("math", seed=7))
-    with pytest.raises(ValueError, match=rf"^budgets\[1\]: {need - 1} is below the minimum "
-                                         rf"budget {need} of learner psst on math$"):
-        parse_spec({**BASE, "environments": ["math"], "budgets": [need, need - 1]})
+def test_equal_learners_spelled_differently_are_duplicates():
+    _registry()
+    with pytest.raises(ValueError, match=r"^learners\[1\]: duplicate entry 'ucb\(c=0.1\)'$"):
+        parse_spec({**BASE, "learners": ["ucb", {"name": "ucb", "params": {"c": 0.1}}]})
 
 
 def test_invalid_toml_and_missing_file(tmp_path):
@@ -447,3 +459,39 @@ def test_sigkill_mid_sweep_then_rerun_has_every_cell_once(tmp_path):
     assert set(keys) == {c.key for c in spec.cells()}
     with ResultStore(out, spec.hash("test_sweep:slow_cell")) as store:
         assert _rows(store) == _run(spec)
+
+
+# ----------------------------------------------------------------------------- the real cell
+
+
+def test_real_cells_match_run_cell_and_run_replicates(tmp_path, dask_address):
+    """The default cell function (analysis.evaluate.run_cell) through the engine gives exactly
+    what run_cell gives directly, and what run_replicates (iapo compare / figures) gives on the
+    same executors; a budget below a learner's minimum is stored as an infeasible cell."""
+    _, make = _registry()
+    evaluate = pytest.importorskip("analysis.evaluate")
+    fields = {"seed": 7, "environments": ["math"], "learners": ["psst", "ucb"],
+              "budgets": [500, 1000], "replicates": 3}
+    spec = load_spec(_spec(tmp_path, fields))
+    assert make("psst").min_budget(__import__("sim").load_env("math")) > 500
+    with ResultStore(":memory:", spec.hash()) as store:
+        run = run_sweep(spec, store)
+        assert run.computed == 12
+        rows = dict(_rows(store))
+        summary = {(r["learner"], r["budget"]): r for r in summarize(spec, store)}
+    for c in spec.cells():
+        direct = evaluate.run_cell(c.env, c.learner.name, c.learner.kwargs, c.budget,
+                                   c.replicate, spec.seed)
+        assert rows[c.key] == json.loads(json.dumps(direct))
+        assert rows[c.key]["learner"] == c.learner.key
+    psst, ucb = (lr.key for lr in spec.learners)
+    assert rows[("math", psst, 500, 0)]["feasible"] is False
+    assert summary[(psst, 500)]["n"] == 0 and summary[(psst, 1000)]["n"] == 3
+    with LocalExecutor(2) as local, DaskExecutor(dask_address) as dask:
+        for ex in (local, dask):
+            rep = evaluate.run_replicates("math", ["psst", "ucb"], [500, 1000], 3, seed=7,
+                                          executor=ex)
+            for key in (psst, ucb):
+                for bi, b in enumerate((500, 1000)):
+                    assert rep["learners"][key]["values"]["acr"][bi] == [
+                        rows[("math", key, b, r)]["acr"] for r in range(3)]
