@@ -221,6 +221,13 @@ def _text(value, col: str, where: str, label: str, casefold: bool = False) -> st
     return text.casefold() if casefold else text
 
 
+def _field(row, col: str, where: str, label: str):
+    try:
+        return row[col]
+    except KeyError:
+        raise _fail(label, where, f"missing column {col!r}") from None
+
+
 def _number(value, col: str, where: str, label: str) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         x = float(value)
@@ -416,36 +423,31 @@ def from_samples(source, *, kind: str | None = None, fmt: str | None = None,
     prompt_idx: dict[str, int] = {}
     query_idx: dict[str, int] = {}
     gold: dict[int, tuple[str, str]] = {}
-    seen: dict[tuple[str, str, str], str] = {}
+    seen: dict[tuple[int, int, str], str] = {}
     counts: dict[tuple[int, int], dict] = {}
     tokens: dict[tuple[int, int], float] = {}
     n_rows = 0
     for where, row in rows:
-        def get(col, where=where, row=row):
-            if col not in row:
-                raise _fail(label, where, f"missing column {col!r}")
-            return row[col]
-
-        pid = _text(get(prompt_col), prompt_col, where, label)
-        qid = _text(get(query_col), query_col, where, label)
+        pid = _text(_field(row, prompt_col, where, label), prompt_col, where, label)
+        qid = _text(_field(row, query_col, where, label), query_col, where, label)
         for col, val in ((prompt_col, pid), (query_col, qid)):
             if not val:
                 raise _fail(label, where, f"column {col!r}: empty id")
-        tok = _number(get(tokens_col), tokens_col, where, label)
+        tok = _number(_field(row, tokens_col, where, label), tokens_col, where, label)
         if tok < 0:
             raise _fail(label, where, f"column {tokens_col!r}: negative token count {tok:g}")
-        if use_sample:
-            key = (pid, qid, _text(get(sample_col), sample_col, where, label))
-            if not key[2]:
-                raise _fail(label, where, f"column {sample_col!r}: empty id")
-            if key in seen:
-                raise _fail(label, where, f"duplicate row: prompt {pid!r}, query {qid!r}, "
-                            f"{sample_col} {key[2]!r} already at {seen[key]}")
-            seen[key] = where
         p = prompt_idx.setdefault(pid, len(prompt_idx))
         x = query_idx.setdefault(qid, len(query_idx))
+        if use_sample:
+            sid = _text(_field(row, sample_col, where, label), sample_col, where, label)
+            if not sid:
+                raise _fail(label, where, f"column {sample_col!r}: empty id")
+            if (p, x, sid) in seen:
+                raise _fail(label, where, f"duplicate row: prompt {pid!r}, query {qid!r}, "
+                            f"{sample_col} {sid!r} already at {seen[(p, x, sid)]}")
+            seen[(p, x, sid)] = where
         if kind == "mv":
-            g = _text(get(gold_col), gold_col, where, label, casefold)
+            g = _text(_field(row, gold_col, where, label), gold_col, where, label, casefold)
             if not g:
                 raise _fail(label, where, f"column {gold_col!r}: empty gold answer")
             if x not in gold:
@@ -453,9 +455,11 @@ def from_samples(source, *, kind: str | None = None, fmt: str | None = None,
             elif gold[x][0] != g:
                 raise _fail(label, where, f"query {qid!r} has gold answer {g!r} but "
                             f"{gold[x][1]} gave {gold[x][0]!r}")
-            outcome = _text(get(answer_col), answer_col, where, label, casefold)
+            outcome = _text(_field(row, answer_col, where, label), answer_col, where, label,
+                            casefold)
         else:
-            outcome = tuple(_number(get(c), c, where, label) for c in objectives)
+            outcome = tuple(_number(_field(row, c, where, label), c, where, label)
+                            for c in objectives)
         law = counts.setdefault((p, x), {})
         law[outcome] = law.get(outcome, 0) + 1
         tokens[(p, x)] = tokens.get((p, x), 0.0) + tok
