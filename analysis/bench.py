@@ -84,6 +84,28 @@ def bench_exact_q_table(quick: bool = False):
     return [("exact Q table, MATH (3×25×32, 316 queries)", t, "numpy DP", t_np, None, note)]
 
 
+def bench_bon_q_table(quick: bool = False):
+    """Exact Q table of a fresh Synth-Categorical env: 27 contexts × 32 prompts × N <= 32."""
+    envs = [sim.load_env("synth-categorical", seed=s) for s in range(2 if quick else 4)]
+    envs[0].q_table("all")  # compile
+    ns = np.arange(1, envs[0].n_max + 1)
+
+    def ours():
+        for env in envs[1:]:
+            env._cache.clear()
+            env.q_table("all")
+
+    def numpy_path():
+        for env in envs[1:]:
+            np.stack([sim.bon_expected_max(s, env.probs, ns) for s in env.scalarized_values()])
+
+    k = len(envs) - 1
+    t = best_time(ours, repeat=2 if quick else 3) / k
+    t_np = best_time(numpy_path, repeat=1) / k
+    return [("exact Q table, Synth-Categorical (27×32×32, 512 queries)", t,
+             "numpy bon_expected_max", t_np, None, "outcome sort + F^N for all N per row")]
+
+
 def bench_mv_throughput(quick: bool = False):
     """Monte Carlo majority-vote throughput on MATH laws (N = 32)."""
     env = sim.load_env("math")
@@ -136,7 +158,7 @@ def bench_pull_kernel(quick: bool = False):
 
 
 #: Benchmarks in the order of the table.
-BENCHMARKS = [bench_exact_q_table, bench_mv_throughput, bench_pull_kernel]
+BENCHMARKS = [bench_exact_q_table, bench_bon_q_table, bench_mv_throughput, bench_pull_kernel]
 
 
 def format_table(rows) -> str:

@@ -1,4 +1,4 @@
-"""The :class:`Environment`: prompts × queries × contexts, a train/test split, and exact Q tables."""
+"""The :class:`Environment`: prompts × queries × contexts, a train/test split, exact Q tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from ._validate import PROB_SUM_TOL, TIE_RULES, as_rng, check_choice, check_real
 from .contexts import Contexts
-from .exact import bon_expected_max, mv_accuracy
+from .exact import _bon_curves, mv_accuracy
 
 KINDS = ("mv", "bon")
 SPLITS = ("train", "test", "all")
@@ -61,7 +61,9 @@ class Environment:
         check_choice(self.tie, "tie", TIE_RULES)
         probs = np.asarray(self.probs, dtype=np.float64)
         if probs.ndim != 3 or min(probs.shape) < 1:
-            raise ValueError(f"probs must have shape (P, X, C) with P, X, C >= 1; got {probs.shape}")
+            raise ValueError(
+                f"probs must have shape (P, X, C) with P, X, C >= 1; got {probs.shape}"
+            )
         n_p, n_x, n_a = probs.shape
         if not np.all(np.isfinite(probs)) or np.any(probs < 0):
             raise ValueError("probs must be finite and non-negative")
@@ -90,7 +92,9 @@ class Environment:
         else:
             values = np.asarray(self.values, dtype=np.float64)
             if values.ndim != 4 or values.shape[:3] != probs.shape:
-                raise ValueError(f"values must have shape {probs.shape + ('K',)}; got {values.shape}")
+                raise ValueError(
+                    f"values must have shape {probs.shape + ('K',)}; got {values.shape}"
+                )
             if not np.all(np.isfinite(values)):
                 raise ValueError("values must be finite")
             if values.shape[3] != self.contexts.n_objectives:
@@ -143,7 +147,9 @@ class Environment:
             raise ValueError("resplit needs at least 2 queries")
         n_train = min(max(1, round(frac * n_x)), n_x - 1)
         perm = as_rng(rng).permutation(n_x)
-        return dataclasses.replace(self, train=np.sort(perm[:n_train]), test=np.sort(perm[n_train:]))
+        return dataclasses.replace(
+            self, train=np.sort(perm[:n_train]), test=np.sort(perm[n_train:])
+        )
 
     # ------------------------------------------------------------------ exact math
     def query_curves(self) -> np.ndarray:
@@ -153,14 +159,12 @@ class Environment:
         BoN: ``emax[c, p, x, N-1]`` = E[max of N weighted rewards] (shape (CX, P, X, n_max)).
         """
         if "curves" not in self._cache:
-            ns = np.arange(1, self.n_max + 1)
             if self.kind == "mv":
+                ns = np.arange(1, self.n_max + 1)
                 corr = np.broadcast_to(self.correct, self.probs.shape[:2])
                 curves = mv_accuracy(self.probs, corr, ns, tie=self.tie)
             else:
-                curves = np.stack(
-                    [bon_expected_max(s, self.probs, ns) for s in self.scalarized_values()]
-                )
+                curves = _bon_curves(self.scalarized_values(), self.probs, self.n_max)
             curves.setflags(write=False)
             self._cache["curves"] = curves
         return self._cache["curves"]

@@ -62,7 +62,9 @@ class Sampler:
         self.env = env
         self.queries = np.ascontiguousarray(env.split_indices(split))
         self.cdf = _cdf(env.probs)
-        self.weights = np.ascontiguousarray(env.contexts.weights[:, 0]) if env.kind == "mv" else None
+        self.weights = (
+            np.ascontiguousarray(env.contexts.weights[:, 0]) if env.kind == "mv" else None
+        )
         self.cost_weight = env.contexts.cost_weight
         self.tie = check_tie(env.tie)
         self.svals = (

@@ -19,6 +19,7 @@ from scipy import stats
 from scipy.special import betainc, comb
 
 from sim import bon_expected_max, bon_expected_max_continuous, mv_accuracy, mv_accuracy_binary
+from sim.exact import _bon_curves
 
 TIES = ("random", "pessimistic")
 probabilities = st.floats(0.0, 1.0)
@@ -264,6 +265,22 @@ def test_bon_matches_enumeration_of_draws(law, n):
     below = np.concatenate([[0.0], cdf[:-1]])
     expected = levels @ (cdf**n - below**n)
     assert bon_expected_max(values, probs, n) == pytest.approx(expected, abs=1e-9)
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 5, 8, 33, 40]), st.integers(1, 40))
+def test_bon_curve_kernel_matches_bon_expected_max(seed, m, n_max):
+    # The Q-table kernel (Abel-summed, F^N carried by products, insertion sort for M <= 32 and
+    # argsort above) against the numpy path of bon_expected_max on laws with tied rewards and
+    # zero-probability outcomes.
+    gen = np.random.default_rng(seed)
+    svals = gen.integers(-3, 4, size=(2, 3, 4, m)) * gen.uniform(0.1, 3.0)
+    probs = gen.dirichlet(np.ones(m), size=(3, 4))
+    probs[gen.random(probs.shape) < 0.3] = 0.0
+    probs[..., -1] += probs.sum(axis=-1) == 0
+    probs /= probs.sum(axis=-1, keepdims=True)
+    ns = np.arange(1, n_max + 1)
+    expected = np.stack([bon_expected_max(s, probs, ns) for s in svals])
+    np.testing.assert_allclose(_bon_curves(svals, probs, n_max), expected, rtol=0, atol=1e-12)
 
 
 @given(st.floats(-5, 5), st.integers(1, 6))
