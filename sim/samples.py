@@ -255,7 +255,7 @@ def _resolve_columns(columns, where, label, kind, cols, objective_cols, objectiv
     else:
         objectives = [c for c in columns if objective_prefix and c.startswith(objective_prefix)]
     has_mv = cols["answer"] in present
-    has_bon = bool(objectives) and (objective_cols is None or set(objectives) & present)
+    has_bon = bool(objectives) and (objective_cols is None or bool(set(objectives) & present))
     if kind is None:
         if has_mv and has_bon:
             raise _fail(label, where, f"both an answer column {cols['answer']!r} and objective "
