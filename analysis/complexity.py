@@ -259,3 +259,44 @@ def budget_to_reach(budgets, errors, delta: float) -> float:
     x0, x1 = math.log(t[j - 1]), math.log(t[j])
     frac = (e[j - 1] - delta) / (e[j - 1] - e[j])
     return float(math.exp(x0 + frac * (x1 - x0)))
+
+
+# ---------------------------------------------------------------------------- a clear-gap instance
+#: Answer laws of :func:`complexity_instance` (correct answer first). Prompt 0 is the best at
+#: N = 1 but the correct answer is not its mode (its accuracy falls to 0 as N grows); prompt 1
+#: is the joint optimum (correct answer the strict mode of four answers).
+INSTANCE_LAWS = (
+    (0.46, 0.54, 0.00, 0.00),
+    (0.42, 0.20, 0.20, 0.18),
+    (0.38, 0.22, 0.20, 0.20),
+    (0.44, 0.40, 0.16, 0.00),
+    (0.30, 0.50, 0.20, 0.00),
+    (0.25, 0.25, 0.25, 0.25),
+)
+
+
+def complexity_instance(*, n_max: int = 8, n_queries: int = 40, cost: float = 0.01,
+                        cost_weights=(0.2, 0.5, 1.0)):
+    """A small majority-vote environment with clear gaps and a deceiving prompt.
+
+    Six prompts with the same answer law on every query (:data:`INSTANCE_LAWS`), so the train
+    and test splits have identical exact Q tables and the error of a learner is pure
+    best-arm-identification error; ``n_max`` = 8 (48 arms per context), three budget contexts
+    with cost weights ``cost_weights`` and ``cost`` per completion. The N = 1 winner (prompt 0)
+    deceives: the disjoint and prompt-only choices are wrong in every context.
+    """
+    from sim import Contexts, Environment
+
+    laws = np.array(INSTANCE_LAWS, dtype=np.float64)
+    probs = np.repeat(laws[:, None, :], n_queries, axis=1)
+    cw = np.asarray(cost_weights, dtype=np.float64)
+    ctx = Contexts(np.ones((cw.size, 1)), cw, np.full(cw.size, 1.0 / cw.size),
+                   tuple(f"cost weight {w:g}" for w in cw))
+    n_train = round(0.8 * n_queries)
+    return Environment(
+        name="clear-gap", kind="mv", probs=probs, correct=np.zeros(n_queries, np.int64),
+        cost=np.full(laws.shape[0], cost), contexts=ctx, n_max=n_max,
+        train=np.arange(n_train), test=np.arange(n_train, n_queries),
+        prompt_names=tuple(f"p{i}" for i in range(laws.shape[0])),
+        description="clear-gap instance of the sample-complexity figure (homogeneous queries)",
+    )
