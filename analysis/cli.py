@@ -19,6 +19,9 @@ COMMANDS = {
     "sweep": "analysis.cmd_sweep",
     "import": "analysis.cmd_import",
     "compare": "analysis.cmd_compare",
+    "deceive": "analysis.cmd_analysis",
+    "complexity": "analysis.cmd_analysis",
+    "figures": "analysis.cmd_analysis",
 }
 
 
