@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
+import zlib
 from importlib import resources
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def _read_npz(path) -> dict:
             return {k: data[k] for k in data.files}
     except FileNotFoundError:
         raise ValueError(f"path: no environment file at {str(path)!r}") from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError) as exc:
         raise ValueError(
             f"path: {str(path)!r} is not a readable environment file (.npz); it may be corrupt or "
             f"truncated ({type(exc).__name__}: {exc})"
