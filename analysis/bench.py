@@ -157,8 +157,109 @@ def bench_pull_kernel(quick: bool = False):
     return [("pull + block reuse, MATH, N=32", t, None, None, t_floor, note)]
 
 
+class _NumpyPerPull:
+    """Baseline for PSST: the same block-reuse accounting in plain numpy, one pull at a time."""
+
+    def __init__(self, env):
+        self.env = env
+        self.cdf = np.cumsum(env.probs, axis=-1)
+        self.answers = np.arange(env.probs.shape[-1])
+
+    def accumulate(self, stats, p, n, n_pulls, *, rng):
+        env = self.env
+        w, cw = env.contexts.weights[:, 0], env.contexts.cost_weight
+        for _ in range(n_pulls):
+            x = env.train[min(int(rng.random() * env.train.size), env.train.size - 1)]
+            ans = np.minimum(np.searchsorted(self.cdf[p, x], rng.random(n), side="right"),
+                             self.answers[-1])
+            for k in range(1, n + 1):
+                b = n // k
+                counts = (ans[: b * k].reshape(b, k, 1) == self.answers).sum(axis=1)
+                top = counts.max(axis=1)
+                ties = (counts == top[:, None]).sum(axis=1)
+                credit = np.where(counts[:, env.correct[x]] == top, 1.0 / ties, 0.0).sum()
+                stats.sums[:, p, k - 1] += w * credit - cw * k * env.cost[p] * b
+                stats.counts[p, k - 1] += b
+
+
+def bench_learners(quick: bool = False):
+    """Learners on MATH at T = 50,000 (issue 3 target: one PSST run < 20 ms after compilation).
+
+    PSST's baseline is the same algorithm (``sim.learners.psst.run_rounds``) drawing and voting
+    each pull in plain numpy. Sequential bandits run their whole loop in one Numba kernel.
+    """
+    from sim import Stats
+    from sim.learners import Ledger, make, tie_keys
+    from sim.learners.base import n_rounds
+    from sim.learners.psst import run_rounds
+
+    env = sim.load_env("math", seed=0)
+    budget = 50_000
+    repeat = 3 if quick else 10
+    rows = []
+
+    def numpy_psst():
+        gen = np.random.default_rng(1)
+        active = np.ones((env.n_contexts, env.n_prompts, env.n_max), dtype=bool)
+        run_rounds(_NumpyPerPull(env), Stats(env.n_contexts, env.n_prompts, env.n_max),
+                   Ledger(budget, env.n_prompts, env.n_max), active, budget,
+                   n_rounds(env.n_prompts * env.n_max), fresh=False,
+                   keys=tie_keys(env.n_prompts, env.n_max, gen), rng=gen)
+
+    for name in ("psst", "psst-k4", "ucb", "egreedy", "softmax", "uniform"):
+        learner = make(name)
+        pol = learner.fit(env, budget, rng=0)
+        t = best_time(lambda learner=learner: learner.fit(env, budget, rng=1), repeat=repeat)
+        base = ("numpy, one pull at a time", best_time(numpy_psst, repeat=1)) if name == "psst" \
+            else (None, None)
+        rows.append((f"{learner.key} fit, MATH, T=50,000", t, base[0], base[1], None,
+                     f"{pol.pulls.sum()} pulls, {pol.spent} completions"))
+    return rows
+
+
+def bench_learner_grid(quick: bool = False):
+    """All learners × 8 budgets × 200 replicates on MATH, 2 worker processes (issue 3 target:
+    under 2 minutes on 2 cores), scored exactly."""
+    from analysis.evaluate import run_replicates
+    from sim.learners import NAMES
+
+    budgets = [1000, 2000, 5000, 10_000, 20_000, 30_000, 40_000, 50_000]
+    runs = 20 if quick else 200
+    run_replicates("math", list(NAMES), budgets[:1], 1)  # compile in this process first
+    t0 = time.perf_counter()
+    run_replicates("math", list(NAMES), budgets, runs, workers=2)
+    t = time.perf_counter() - t0
+    n = len(NAMES) * len(budgets) * runs
+    return [(f"{len(NAMES)} learners × 8 budgets × {runs} replicates, MATH, 2 processes", t,
+             None, None, None, f"{n} runs, {n / t:.0f} runs/s")]
+
+
+def bench_learner_memory(quick: bool = False):
+    """Peak traced memory of one PSST fit on MATH as the budget grows (flat: statistics are
+    sums and counts; pulls are drawn in bounded chunks)."""
+    import tracemalloc
+
+    from sim.learners import make
+
+    env = sim.load_env("math", seed=0)
+    psst = make("psst")
+    budgets = (5_000, 50_000, 500_000) if not quick else (5_000, 50_000)
+    peaks = []
+    for b in budgets:
+        psst.fit(env, b, rng=0)
+        tracemalloc.start()
+        psst.fit(env, b, rng=0)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    t = best_time(lambda: psst.fit(env, budgets[-1], rng=1), repeat=1 if quick else 3)
+    note = "peak traced memory " + " / ".join(f"{p / 1e6:.2f}" for p in peaks) + \
+        " MB at T = " + " / ".join(f"{b:,}" for b in budgets)
+    return [(f"psst fit, MATH, T={budgets[-1]:,}", t, None, None, None, note)]
+
+
 #: Benchmarks in the order of the table.
-BENCHMARKS = [bench_exact_q_table, bench_bon_q_table, bench_mv_throughput, bench_pull_kernel]
+BENCHMARKS = [bench_exact_q_table, bench_bon_q_table, bench_mv_throughput, bench_pull_kernel,
+              bench_learners, bench_learner_grid, bench_learner_memory]
 
 
 def format_table(rows) -> str:
