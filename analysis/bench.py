@@ -157,6 +157,80 @@ def bench_pull_kernel(quick: bool = False):
     return [("pull + block reuse, MATH, N=32", t, None, None, t_floor, note)]
 
 
+def bench_sweep(quick: bool = False):
+    """Sweep engine (issue 6): 1,000 cells of PSST on MATH (200 replicates × 5 budgets).
+
+    Engine overhead: the sweep with one worker (in this process, every cell stored in its own
+    SQLite transaction on disk) against a plain loop calling ``run_cell`` on the same cells in
+    the same order, in wall time and in CPU time of this process (the latter is robust to other
+    load on the machine). Then the same sweep on 2 local worker processes (pool start-up
+    included; workers fork from this warmed-up process) and on a 2-worker Dask ``LocalCluster``
+    (start-up and each worker's first, compiling call excluded). Best of three (one if quick).
+    """
+    import tempfile
+    from pathlib import Path
+
+    from analysis.evaluate import run_cell
+    from analysis.executors import DaskExecutor, LocalExecutor
+    from analysis.store import ResultStore
+    from analysis.sweep import LearnerSpec, Spec, run_sweep
+
+    spec = Spec("bench", 0, ("math",), (LearnerSpec("psst"),), (1000, 2000, 5000, 10000, 20000),
+                20 if quick else 200)
+    cells = spec.cells()
+    for b in spec.budgets:  # compile, and load MATH's exact curves, before timing
+        run_cell("math", "psst", {}, b, 0, spec.seed)
+
+    def loop():
+        t0, c0 = time.perf_counter(), time.process_time()
+        for c in cells:
+            run_cell(c.env, c.learner.name, c.learner.kwargs, c.budget, c.replicate, spec.seed)
+        return time.perf_counter() - t0, time.process_time() - c0
+
+    def sweep(make_executor, start_included=True):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0, c0 = time.perf_counter(), time.process_time()
+            with make_executor() as ex:
+                t1 = time.perf_counter()
+                with ResultStore(Path(tmp) / "r.sqlite", spec.hash()) as store:
+                    run_sweep(spec, store, executor=ex)
+                    assert len(store) == len(cells)
+                t2, c2 = time.perf_counter(), time.process_time()
+        return t2 - (t0 if start_included else t1), c2 - c0
+
+    repeat = 1 if quick else 3
+    runs_loop, runs_one = [], []
+    for _ in range(repeat):  # interleaved, so that a burst of other load hits both alike
+        runs_loop.append(loop())
+        runs_one.append(sweep(lambda: LocalExecutor(1)))
+    (t_loop, c_loop), (t_one, c_one) = (tuple(map(min, zip(*r, strict=True)))
+                                        for r in (runs_loop, runs_one))
+    t_two = min(sweep(lambda: LocalExecutor(2))[0] for _ in range(repeat))
+    n = len(cells)
+    rows = [
+        (f"sweep, {n} cells PSST on MATH, 1 worker", t_one, "plain run_cell loop", t_loop, None,
+         f"engine overhead {100 * (t_one - t_loop) / t_one:.1f}% of wall time, "
+         f"{100 * (c_one - c_loop) / c_one:.1f}% of CPU time"),
+        (f"sweep, {n} cells PSST on MATH, 2 processes", t_two, "1 worker", t_one, None,
+         f"speed-up ×{t_one / t_two:.2f} from 1 to 2 workers"),
+    ]
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return rows
+
+    def dask_cluster():  # started and warmed up (compiled, MATH loaded) before timing
+        ex = DaskExecutor(n_workers=2)
+        ex.client.run(run_cell, "math", "psst", {}, 1000, 0, spec.seed)
+        return ex
+
+    t_dask = min(sweep(dask_cluster, start_included=False)[0] for _ in range(repeat))
+    rows.append((f"sweep, {n} cells PSST on MATH, Dask 2 workers", t_dask, "1 worker", t_one,
+                 None, f"speed-up ×{t_one / t_dask:.2f} (cluster start-up and warm-up "
+                       "excluded)"))
+    return rows
+
+
 class _NumpyPerPull:
     """Baseline for PSST: the same block-reuse accounting in plain numpy, one pull at a time."""
 
@@ -259,7 +333,7 @@ def bench_learner_memory(quick: bool = False):
 
 #: Benchmarks in the order of the table.
 BENCHMARKS = [bench_exact_q_table, bench_bon_q_table, bench_mv_throughput, bench_pull_kernel,
-              bench_learners, bench_learner_grid, bench_learner_memory]
+              bench_sweep, bench_learners, bench_learner_grid, bench_learner_memory]
 
 
 def format_table(rows) -> str:
