@@ -173,3 +173,27 @@ def ref_bon_max_levels(cdf_sorted, vals_sorted, u, n):
         for q in range(u.shape[1]):
             out[t, q] = vals_sorted[q, draw_index(cdf_sorted[q], u[t, q] ** (1.0 / n))]
     return out
+
+
+# ----------------------------------------------------------------------------- latent laws
+
+
+def probit_latent_curve(mu: float, tau: float, ks, nodes: int = 200) -> np.ndarray:
+    """Binary-vote curve ``F(K) = E[Acc(Phi(mu + tau Z), K)]``, Z ~ N(0, 1), by quadrature.
+
+    Gauss-Legendre on [-12, z0] and [z0, 12] with z0 = -mu/tau, where q crosses 1/2: Acc(q, K) is
+    a smoothed step at q = 1/2 for large K, so splitting there keeps both pieces smooth.
+    """
+    from scipy import stats
+
+    import sim
+
+    z0 = -mu / tau
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    zs, ws = [], []
+    for lo, hi in ((-12.0, z0), (z0, 12.0)):
+        zs.append((hi - lo) / 2 * x + (hi + lo) / 2)
+        ws.append((hi - lo) / 2 * w)
+    z, w = np.concatenate(zs), np.concatenate(ws) * stats.norm.pdf(np.concatenate(zs))
+    q = stats.norm.cdf(mu + tau * z)
+    return w @ sim.mv_accuracy(np.stack([q, 1 - q], axis=1), 0, ks)

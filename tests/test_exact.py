@@ -12,7 +12,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from helpers import brute_force_mv, categorical_laws, dirichlet_laws, reward_laws
+from helpers import (
+    brute_force_mv,
+    categorical_laws,
+    dirichlet_laws,
+    probit_latent_curve,
+    reward_laws,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
@@ -200,17 +206,25 @@ def test_three_vote_moment_identity():
 
 def test_probit_latent_curve():
     # theory.md Sec. 10 item 8: q = Phi(mu + tau Z), (mu, tau) = (0.3, 0.3). F(1) = E[q] =
-    # Phi(mu / sqrt(1 + tau^2)) exactly; F(K) by Gauss-Hermite quadrature over Z (smooth
-    # integrand, 120 nodes converge far below the 4-dp quoting).
+    # Phi(mu / sqrt(1 + tau^2)) exactly; F(K) by quadrature over Z (helpers.probit_latent_curve).
     mu, tau = 0.3, 0.3
-    z, w = np.polynomial.hermite_e.hermegauss(120)
-    w = w / w.sum()
-    q = stats.norm.cdf(mu + tau * z)
-    curve = w @ mv_accuracy(np.stack([q, 1 - q], axis=1), 0, [1, 3, 11, 51])
+    curve = probit_latent_curve(mu, tau, [1, 3, 11, 51])
     assert curve[0] == pytest.approx(stats.norm.cdf(mu / math.sqrt(1 + tau**2)), abs=1e-12)
     np.testing.assert_allclose(curve, [0.6131, 0.6591, 0.7356, 0.8062], atol=5e-5)
     # Monotone towards the limit F(inf) = P(q > 1/2) = Phi(mu / tau) = Phi(1) = 0.8413.
     assert np.all(np.diff(curve) > 0) and curve[-1] < stats.norm.cdf(1.0)
+
+
+def test_bi_level_deceiving_pair():
+    # theory.md Sec. 3: A has 60% of queries at q = 0.95 and 40% at 0.30; B all at 0.6.
+    # F(K) = sum_i alpha_i I_{q_i}((K+1)/2, (K+1)/2) for odd K; B first wins at K = 5.
+    ks = np.array([1, 3, 5, 11, 51])
+    acc = mv_accuracy(np.array([binary(0.95), binary(0.30), binary(0.6)]), 0, ks)
+    f_a = 0.6 * acc[0] + 0.4 * acc[1]
+    f_b = acc[2]
+    np.testing.assert_allclose(f_a, [0.690, 0.682, 0.6645, 0.631, 0.6005], atol=5e-4)
+    np.testing.assert_allclose(f_b, [0.600, 0.648, 0.6826, 0.7535, 0.9265], atol=5e-5)
+    assert ks[np.argmax(f_b > f_a)] == 5
 
 
 # ----------------------------------------------------------------------------- stability
