@@ -320,3 +320,20 @@ def test_sh_sr_find_a_clear_best_arm():
     for name in ("sh", "sr"):
         hits = sum(make(name).fit(env, 400, rng=s).choice[0, 0] == 0 for s in range(20))
         assert hits >= 19
+
+
+def test_train_sampler_matches_a_fresh_sampler(math_env):
+    """The cached sampler of a resplit equals ``Sampler(env, "train")`` field by field."""
+    from sim.learners.base import train_sampler
+
+    for r in range(3):
+        env = math_env.resplit(rng=r)
+        ours, fresh = train_sampler(env), sim.Sampler(env, "train")
+        assert ours.env is env and vars(ours).keys() == vars(fresh).keys()
+        for k, v in vars(fresh).items():
+            if isinstance(v, np.ndarray):
+                np.testing.assert_array_equal(getattr(ours, k), v)
+            elif k != "env":
+                assert getattr(ours, k) == v
+    other = small_mv(seed=9)
+    assert train_sampler(other).env is other

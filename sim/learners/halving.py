@@ -32,9 +32,17 @@ import numpy as np
 from numba import njit
 
 from .._validate import check_real
-from ..sampler import Sampler, Stats
+from ..sampler import Stats
 from ._pulls import pull_sum
-from .base import Learner, argmax_ties, kernel_arrays, n_rounds, smallest_budget, top_half
+from .base import (
+    Learner,
+    argmax_ties,
+    kernel_arrays,
+    n_rounds,
+    smallest_budget,
+    top_half,
+    train_sampler,
+)
 from .psst import core_min_budget, run_rounds
 
 
@@ -48,7 +56,7 @@ class Triple(Learner):
         return core_min_budget(env.n_prompts, n_rounds(env.n_prompts))
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = Sampler(env, "train")
+        sampler = train_sampler(env)
         stats = Stats(env.n_contexts, env.n_prompts, env.n_max)
         active = np.zeros((env.n_contexts, env.n_prompts, env.n_max), dtype=bool)
         active[:, :, 0] = True
@@ -76,7 +84,7 @@ class Disjoint(Learner):
         return smallest_budget(lambda t: self._stage1(t) >= need1 and t - self._stage1(t) >= need2)
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = Sampler(env, "train")
+        sampler = train_sampler(env)
         stats = Stats(env.n_contexts, env.n_prompts, env.n_max)
         active = np.zeros((env.n_contexts, env.n_prompts, env.n_max), dtype=bool)
         active[:, :, 0] = True
@@ -107,7 +115,7 @@ class SequentialHalving(Learner):
         return env.n_contexts * n_rounds(env.n_prompts * env.n_max) * total
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = Sampler(env, "train")
+        sampler = train_sampler(env)
         arrays = kernel_arrays(sampler)
         costs = _arm_costs(env)
         n_arms = costs.size
@@ -224,7 +232,7 @@ class SuccessiveRejects(Learner):
         return env.n_contexts * per_ctx
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = Sampler(env, "train")
+        sampler = train_sampler(env)
         arrays = kernel_arrays(sampler)
         costs = _arm_costs(env)
         b_c = budget // env.n_contexts

@@ -39,7 +39,15 @@ import numpy as np
 from .._validate import check_int, check_real
 from ..env import Environment
 from ..sampler import Sampler, Stats
-from .base import Learner, best_active, n_rounds, rank_arms, smallest_budget, top_half
+from .base import (
+    Learner,
+    best_active,
+    n_rounds,
+    rank_arms,
+    smallest_budget,
+    top_half,
+    train_sampler,
+)
 
 
 def maximal_scales(active: np.ndarray) -> np.ndarray:
@@ -121,7 +129,7 @@ class PSST(Learner):
         return core_min_budget(env.n_prompts * env.n_max, self._rounds(env))
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = Sampler(env, "train")
+        sampler = train_sampler(env)
         stats = Stats(env.n_contexts, env.n_prompts, env.n_max)
         active = np.ones((env.n_contexts, env.n_prompts, env.n_max), dtype=bool)
         return run_rounds(sampler, stats, ledger, active, budget, self._rounds(env),
@@ -165,7 +173,7 @@ class TopK(PSST):
         return smallest_budget(ok)
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = Sampler(env, "train")
+        sampler = train_sampler(env)
         stats = Stats(env.n_contexts, env.n_prompts, env.n_max)
         n_p, k = env.n_prompts, self._k(env)
         t0 = screening_budget(self.params["rho"], budget)
