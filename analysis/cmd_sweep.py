@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .executors import make_executor
+from .executors import add_executor_options, executor_from_args
 from .store import ResultStore
 from .sweep import (
     DEFAULT_CELL,
@@ -28,13 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("spec", metavar="SPEC.toml", help="the sweep spec (TOML)")
     p.add_argument("--out", required=True, metavar="RESULTS",
                    help="results store (SQLite file), created or resumed")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="local worker processes (default: all cores)")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="run on an existing Dask cluster (e.g. tcp://host:8786)")
-    where.add_argument("--dask-workers", type=int, default=None, metavar="N",
-                       help="start a local Dask cluster of N workers on 127.0.0.1")
+    add_executor_options(p)
     p.add_argument("--restart", action="store_true",
                    help="discard the results in RESULTS (even of another spec) and start over")
     p.add_argument("--chunksize", type=int, default=None, metavar="N",
@@ -51,8 +45,7 @@ def run(args) -> int:
     spec = load_spec(args.spec)
     cell_fn = resolve_cell(args.cell)
     # The executor first: local workers must not inherit the store's file descriptors.
-    with make_executor(workers=args.workers, scheduler=args.scheduler,
-                       dask_workers=args.dask_workers) as executor, \
+    with executor_from_args(args) as executor, \
             ResultStore(args.out, spec.hash(cell_name(cell_fn)), _spec_text(spec),
                         restart=args.restart) as store:
         total, done = len(spec.cells()), len(store)

@@ -61,6 +61,15 @@ def _apply_chunk(fn: Callable, arg_tuples: list) -> list:
     return [fn(*args) for args in arg_tuples]
 
 
+def _in_order(futures: list, cancel: Callable) -> Iterator:
+    """The items of each future's chunk, future by future; ``cancel(futures)`` if stopped."""
+    try:
+        for fut in futures:
+            yield from fut.result()
+    finally:
+        cancel(futures)
+
+
 def _chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
@@ -103,23 +112,18 @@ class LocalExecutor:
         return self._pool
 
     def map(self, fn: Callable, *iterables: Iterable) -> Iterator:
-        """``fn`` over the zipped ``iterables``, results in input order (like ``map``)."""
+        """``fn`` over the zipped ``iterables``, results in input order (like ``map``).
+
+        As ``concurrent.futures.Executor.map``: every chunk is submitted now, and results are
+        yielded in order as they become available (so a caller's progress bar moves).
+        """
         args = list(zip(*iterables, strict=False))
         if self.n_workers == 1:
-            return iter([fn(*a) for a in args])
+            return (fn(*a) for a in args)
         size = self.chunksize or default_chunksize(len(args), self.n_workers)
-        parts = self._ordered(fn, _chunks(args, size))
-        return (r for part in parts for r in part)
-
-    def _ordered(self, fn: Callable, chunks: list[list]) -> list[list]:
-        """``_apply_chunk(fn, chunk)`` for every chunk, in input order."""
-        futures = [self._get_pool().submit(_apply_chunk, fn, c) for c in chunks]
-        try:
-            return [f.result() for f in futures]
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+        pool = self._get_pool()
+        futures = [pool.submit(_apply_chunk, fn, c) for c in _chunks(args, size)]
+        return _in_order(futures, lambda fs: [f.cancel() for f in fs])
 
     def as_completed(self, fn: Callable, chunks: Iterable) -> Iterator:
         """``fn(chunk)`` for each chunk, yielded in completion order."""
@@ -217,16 +221,15 @@ class DaskExecutor:
         return max(1, sum(w.get("nthreads", 1) for w in info))
 
     def map(self, fn: Callable, *iterables: Iterable) -> Iterator:
-        """``fn`` over the zipped ``iterables``, results in input order (like ``map``)."""
+        """``fn`` over the zipped ``iterables``, results in input order (like ``map``).
+
+        Every chunk is submitted now; results are yielded in order as they become available.
+        """
         args = list(zip(*iterables, strict=False))
         size = self.chunksize or default_chunksize(len(args), self.n_workers)
         futures = [self.client.submit(_apply_chunk, fn, c, pure=False)
                    for c in _chunks(args, size)]
-        try:
-            parts = [f.result() for f in futures]
-        finally:
-            self.client.cancel(futures)
-        return (r for part in parts for r in part)
+        return _in_order(futures, self.client.cancel)
 
     def as_completed(self, fn: Callable, chunks: Iterable) -> Iterator:
         """``fn(chunk)`` for each chunk, yielded in completion order."""
@@ -281,3 +284,29 @@ def make_executor(*, workers: int | None = None, scheduler: str | None = None,
                              "size the cluster behind --scheduler")
         return DaskExecutor(scheduler, n_workers=dask_workers)
     return LocalExecutor(workers)
+
+
+def add_executor_options(parser, *, workers_default: str = "all cores") -> None:
+    """Add ``--workers N | --scheduler ADDRESS | --dask-workers N`` to an argparse parser.
+
+    The same three options for every command that maps cells (``iapo sweep``, and ``iapo
+    compare`` / ``iapo figures`` if they take them); read them back with
+    :func:`executor_from_args`.
+    """
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help=f"local worker processes (default: {workers_default})")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on an existing Dask cluster (e.g. tcp://host:8786)")
+    where.add_argument("--dask-workers", type=int, default=None, metavar="N",
+                       help="start a local Dask cluster of N workers on 127.0.0.1")
+
+
+def executor_from_args(args, *, default_workers: int | None = None):
+    """The executor chosen by :func:`add_executor_options` (``default_workers`` if none given;
+    ``None`` means all cores)."""
+    workers = args.workers
+    if workers is None and args.scheduler is None and args.dask_workers is None:
+        workers = default_workers
+    return make_executor(workers=workers, scheduler=args.scheduler,
+                         dask_workers=args.dask_workers)

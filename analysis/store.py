@@ -204,3 +204,37 @@ def _lock(path: str):
         os.close(fd)
         raise ValueError(f"--out: {path!r} is in use by another running sweep") from None
     return fd
+
+
+def load_results(path) -> tuple[dict, list[dict]]:
+    """Read a results store without binding to a spec (read-only; safe while a sweep runs).
+
+    Returns
+    -------
+    spec : dict
+        The canonical spec the store was made for (``{}`` if not recorded).
+    rows : list of dict
+        One per stored cell, ordered by key: ``env, learner, budget, replicate, seconds`` and
+        the cell's metrics under ``metrics``.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` does not exist or is not a results store.
+    """
+    if not Path(path).is_file():
+        raise ValueError(f"path: no results store at {str(path)!r}")
+    try:
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta"))
+            cur = db.execute("SELECT env, learner, budget, replicate, seconds, metrics FROM cells "
+                             "ORDER BY env, learner, budget, replicate")
+            rows = [{"env": e, "learner": lr, "budget": b, "replicate": r, "seconds": s,
+                     "metrics": json.loads(m)} for e, lr, b, r, s, m in cur]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"path: {str(path)!r} is not a sweep results store ({exc})") from None
+    spec = json.loads(meta["spec"]) if meta.get("spec") else {}
+    return spec, rows

@@ -156,3 +156,23 @@ def test_sigkill_leaves_whole_rows_only(tmp_path):
         assert all(m == _metrics(k) for k, m, _ in rows)
         assert all(json.dumps(m) for _, m, _ in rows)
         seen = len(keys)
+
+
+def test_load_results_reads_while_the_store_is_open(tmp_path):
+    from analysis.store import load_results
+
+    path = tmp_path / "r.sqlite"
+    keys = [("math", "psst", 10, r) for r in range(3)]
+    with ResultStore(path, "h", json.dumps({"seed": 1})) as store:
+        for k in keys[:2]:
+            store.put(k, _metrics(k), 0.25)
+        spec, rows = load_results(path)  # a reader alongside the running writer
+        assert spec == {"seed": 1}
+        assert [(r["env"], r["learner"], r["budget"], r["replicate"]) for r in rows] == keys[:2]
+        assert rows[1]["metrics"] == _metrics(keys[1]) and rows[1]["seconds"] == 0.25
+    with pytest.raises(ValueError, match="no results store"):
+        load_results(tmp_path / "missing.sqlite")
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"x" * 4096)
+    with pytest.raises(ValueError, match="not a sweep results store"):
+        load_results(junk)

@@ -312,6 +312,18 @@ def test_map_matches_builtin_map(dask_address):
         assert list(ex.map(pow, a, b)) == expected
 
 
+def test_map_yields_in_order_as_results_arrive():
+    """``map`` submits at once and yields lazily: the first result is available before the
+    last task finishes (a caller's progress bar moves)."""
+    with LocalExecutor(2, chunksize=1) as ex:
+        t0 = time.perf_counter()
+        it = ex.map(time.sleep, [0.0, 0.0, 1.5, 1.5])
+        next(it)
+        first = time.perf_counter() - t0
+        assert list(it) == [None] * 3
+        assert first < 1.0 <= time.perf_counter() - t0
+
+
 def test_executor_arguments_validated():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="--workers must be an integer >= 1"):
