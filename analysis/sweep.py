@@ -423,10 +423,14 @@ def summarize(spec: Spec, store: ResultStore, metric: str = "relative") -> list[
 
     SE is the sample standard deviation (ddof = 1) over replicates divided by sqrt(n); it is NaN
     for a single replicate. Cells without a value of ``metric`` (missing or ``None``, e.g. a
-    budget below the learner's minimum) are left out; ``n`` counts the cells that have one.
+    budget below the learner's minimum) are left out; ``n`` counts the cells that have one, and
+    ``min_budget`` is the learner's minimum where the budget was below it (else ``None``).
     """
     values: dict[tuple, list[float]] = {}
+    minimum: dict[tuple, int] = {}  # cells below the learner's minimum budget
     for (env, lkey, budget, _), metrics, _secs in store.rows():
+        if metrics.get("feasible") is False:
+            minimum[(env, lkey, budget)] = int(metrics.get("min_budget", -1))
         if metrics.get(metric) is not None:  # None: an infeasible or undefined cell
             values.setdefault((env, lkey, budget), []).append(float(metrics[metric]))
     rows = []
@@ -436,7 +440,8 @@ def summarize(spec: Spec, store: ResultStore, metric: str = "relative") -> list[
                 v = np.asarray(values.get((env, lr.key, b), []), dtype=np.float64)
                 se = v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else math.nan
                 rows.append({"env": env, "learner": lr.key, "budget": b, "n": int(v.size),
-                             "mean": float(v.mean()) if v.size else math.nan, "se": float(se)})
+                             "mean": float(v.mean()) if v.size else math.nan, "se": float(se),
+                             "min_budget": minimum.get((env, lr.key, b))})
     return rows
 
 
@@ -446,7 +451,10 @@ def format_summary(rows: list[dict], metric: str = "relative ACR") -> str:
              "|---|---|---:|---:|---:|"]
     for r in rows:
         se = "–" if math.isnan(r["se"]) else f"{r['se']:.4f}"
-        mean = "–" if math.isnan(r["mean"]) else f"{r['mean']:.4f}"
+        if r["n"] == 0 and r.get("min_budget") is not None:
+            cell = f"infeasible (minimum budget {r['min_budget']})"
+        else:
+            cell = "–" if math.isnan(r["mean"]) else f"{r['mean']:.4f} ± {se}"
         env = Path(r["env"]).name if r["env"].endswith(".npz") else r["env"]
-        lines.append(f"| {env} | {r['learner']} | {r['budget']} | {r['n']} | {mean} ± {se} |")
+        lines.append(f"| {env} | {r['learner']} | {r['budget']} | {r['n']} | {cell} |")
     return "\n".join(lines)

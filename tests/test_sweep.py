@@ -21,10 +21,11 @@ from analysis import sweep as sweep_mod
 from analysis.cli import main
 from analysis.executors import DaskExecutor, LocalExecutor, default_chunksize
 from analysis.seeds import learner_seed
-from analysis.store import ResultStore
+from analysis.store import ResultStore, load_results
 from analysis.sweep import (
     Progress,
     cell_name,
+    format_summary,
     learner_key,
     load_spec,
     parse_spec,
@@ -416,6 +417,20 @@ def test_cli_runs_resumes_and_refuses_changed_spec(tmp_path, capsys):
         assert len(store) == 60
 
 
+def test_cli_on_a_dask_scheduler_matches_local(tmp_path, capsys, dask_address):
+    spec_path = _spec(tmp_path)
+    outs = [tmp_path / "local.sqlite", tmp_path / "dask.sqlite"]
+    for out, where in zip(outs, (["--workers", "2"], ["--scheduler", dask_address]),
+                          strict=True):
+        assert main(["sweep", str(spec_path), "--out", str(out), *where,
+                     "--cell", "test_sweep:seeded_cell"]) == 0
+    assert "running on DaskExecutor(tcp://127.0.0.1:" in capsys.readouterr().err
+    local, dask = (load_results(out)[1] for out in outs)
+    assert len(local) == 48
+    assert [(r["env"], r["learner"], r["budget"], r["replicate"], r["metrics"]) for r in local] \
+        == [(r["env"], r["learner"], r["budget"], r["replicate"], r["metrics"]) for r in dask]
+
+
 def test_sigkill_mid_sweep_then_rerun_has_every_cell_once(tmp_path):
     """Kill the sweep driver with SIGKILL after some cells are stored; rerun the same command."""
     fields = {**BASE, "replicates": 15}  # 180 cells, ~20 ms each
@@ -499,6 +514,11 @@ def test_real_cells_match_run_cell_and_run_replicates(tmp_path, dask_address):
     psst, ucb = (lr.key for lr in spec.learners)
     assert rows[("math", psst, 500, 0)]["feasible"] is False
     assert summary[(psst, 500)]["n"] == 0 and summary[(psst, 1000)]["n"] == 3
+    need = rows[("math", psst, 500, 0)]["min_budget"]
+    assert summary[(psst, 500)]["min_budget"] == need > 500
+    assert summary[(psst, 1000)]["min_budget"] is None
+    assert f"| math | {psst} | 500 | 0 | infeasible (minimum budget {need}) |" in \
+        format_summary(list(summary.values()))
     with LocalExecutor(2) as local, DaskExecutor(dask_address) as dask:
         for ex in (local, dask):
             rep = evaluate.run_replicates("math", ["psst", "ucb"], [500, 1000], 3, seed=7,
