@@ -114,6 +114,21 @@ def _plurality_rows(q: np.ndarray, wrong: np.ndarray, n_wrong: np.ndarray, n_max
     return out
 
 
+@njit(cache=True)
+def _plurality_rows_serial(q, wrong, n_wrong, n_max, tie):
+    """Serial twin of :func:`_plurality_rows` for small jobs (rows are independent, so both give
+    identical results); it avoids the cost of starting a parallel region, which on a busy machine
+    can exceed the work itself."""
+    out = np.zeros((q.shape[0], n_max))
+    for i in range(q.shape[0]):
+        _plurality_row(q[i], wrong[i, : n_wrong[i]], n_max, tie, out[i])
+    return out
+
+
+#: Estimated DP operations (rows × (m+1)^2 × N^3) above which the rows are spread over threads.
+PARALLEL_WORK = 2e7
+
+
 def _canonical_rows(probs: np.ndarray, correct: np.ndarray):
     """Reduce answer laws to (q, wrong probabilities sorted descending), deduplicated.
 
@@ -188,8 +203,10 @@ def mv_accuracy(probs, correct, n, tie: str = "random") -> np.ndarray:
     n_top = int(ns.max())
     flat = p.reshape(-1, n_ans)
     uq, uw, n_wrong, inverse = _canonical_rows(flat, corr.reshape(-1).astype(np.int64))
+    work = uq.size * (uw.shape[1] + 1) ** 2 * float(n_top) ** 3
+    kernel = _plurality_rows if work >= PARALLEL_WORK else _plurality_rows_serial
     # every term of the DP is non-negative; only rounding (a few ulp) can push a sum past 1
-    table = np.minimum(_plurality_rows(uq, uw, n_wrong, n_top, tie_code), 1.0)
+    table = np.minimum(kernel(uq, uw, n_wrong, n_top, tie_code), 1.0)
     res = table[inverse][:, ns - 1].reshape(p.shape[:-1] + (ns.size,))
     return res[..., 0] if scalar else res
 
@@ -259,55 +276,82 @@ def bon_expected_max(values, probs, n) -> np.ndarray:
     return res[..., 0] if scalar else res
 
 
-@njit(cache=True, parallel=True)
-def _bon_curves(svals: np.ndarray, probs: np.ndarray, n_max: int) -> np.ndarray:
-    """Kernel: exact E[max of N] for every context, prompt, query and N = 1..n_max.
+@njit(cache=True)
+def _bon_curve_rows(svals: np.ndarray, probs: np.ndarray, out: np.ndarray) -> None:
+    """Exact E[max of N] of each row of ``svals`` (X, M) with laws ``probs`` (X, M) for
+    N = 1..n_max into ``out`` (X, n_max).
 
-    ``svals`` is (CX, P, X, M) (scalarised rewards), ``probs`` (P, X, M) (validated laws); returns
-    ``out[c, p, x, N-1]``. Per row the outcomes are sorted once and, by Abel summation of
-    ``sum_i y_i (F_i^N - F_{i-1}^N)`` (the formula of :func:`bon_expected_max`, its oracle in the
-    tests), ``E[M_N] = y_M - sum_{i<M} (y_{i+1} - y_i) F_i^N``: gaps between tied rewards and
-    levels with ``F_i = 0`` drop out, and ``F_i^N`` is carried from one N to the next by a
-    product, so all N cost ``O(M n_max)`` after the sort. Rows are independent, so the result does
-    not depend on the number of threads.
+    Per row the outcomes are sorted once and, by Abel summation of ``sum_i y_i (F_i^N -
+    F_{i-1}^N)`` (the formula of :func:`bon_expected_max`, its oracle in the tests),
+    ``E[M_N] = y_M - sum_{i<M} (y_{i+1} - y_i) F_i^N``: gaps between tied rewards and levels with
+    ``F_i = 0`` drop out, and ``F_i^N`` is carried from one N to the next by a product, so all N
+    cost ``O(M n_max)`` after the sort.
     """
-    n_ctx, n_p, n_x, m = svals.shape
+    n_x, m = svals.shape
+    n_max = out.shape[1]
+    order = np.empty(m, np.int64)
+    v = np.empty(m)
+    f = np.empty(m)
+    for x in range(n_x):
+        vals = svals[x]
+        pr = probs[x]
+        if m <= 32:  # stable insertion sort: no allocation per row
+            for i in range(m):
+                j = i
+                while j > 0 and vals[order[j - 1]] > vals[i]:
+                    order[j] = order[j - 1]
+                    j -= 1
+                order[j] = i
+        else:
+            order[:] = np.argsort(vals, kind="mergesort")
+        cum = 0.0
+        for i in range(m):
+            v[i] = vals[order[i]]
+            cum += pr[order[i]]
+            f[i] = cum
+        o = out[x]
+        o[:] = v[m - 1]
+        for i in range(m - 1):
+            gap = v[i + 1] - v[i]
+            fi = min(f[i] / cum, 1.0)
+            if gap == 0.0 or fi == 0.0:
+                continue
+            pw = fi
+            for n in range(n_max):
+                o[n] -= gap * pw
+                pw *= fi
+
+
+@njit(cache=True, parallel=True)
+def _bon_curves_parallel(svals, probs, n_max):
+    n_ctx, n_p, n_x, _ = svals.shape
     out = np.empty((n_ctx, n_p, n_x, n_max))
     for cp in prange(n_ctx * n_p):
-        c = cp // n_p
-        p = cp % n_p
-        order = np.empty(m, np.int64)
-        v = np.empty(m)
-        f = np.empty(m)
-        for x in range(n_x):
-            vals = svals[c, p, x]
-            pr = probs[p, x]
-            if m <= 32:  # stable insertion sort: no allocation per row
-                for i in range(m):
-                    j = i
-                    while j > 0 and vals[order[j - 1]] > vals[i]:
-                        order[j] = order[j - 1]
-                        j -= 1
-                    order[j] = i
-            else:
-                order[:] = np.argsort(vals, kind="mergesort")
-            cum = 0.0
-            for i in range(m):
-                v[i] = vals[order[i]]
-                cum += pr[order[i]]
-                f[i] = cum
-            o = out[c, p, x]
-            o[:] = v[m - 1]
-            for i in range(m - 1):
-                gap = v[i + 1] - v[i]
-                fi = min(f[i] / cum, 1.0)
-                if gap == 0.0 or fi == 0.0:
-                    continue
-                pw = fi
-                for n in range(n_max):
-                    o[n] -= gap * pw
-                    pw *= fi
+        c, p = cp // n_p, cp % n_p
+        _bon_curve_rows(svals[c, p], probs[p], out[c, p])
     return out
+
+
+@njit(cache=True)
+def _bon_curves_serial(svals, probs, n_max):
+    n_ctx, n_p, n_x, _ = svals.shape
+    out = np.empty((n_ctx, n_p, n_x, n_max))
+    for c in range(n_ctx):
+        for p in range(n_p):
+            _bon_curve_rows(svals[c, p], probs[p], out[c, p])
+    return out
+
+
+def _bon_curves(svals: np.ndarray, probs: np.ndarray, n_max: int) -> np.ndarray:
+    """Exact E[max of N] for every context, prompt, query and N = 1..n_max.
+
+    ``svals`` is (CX, P, X, M) (scalarised rewards), ``probs`` (P, X, M) (validated laws); returns
+    ``out[c, p, x, N-1]``. Large jobs spread the (context, prompt) blocks over threads; rows are
+    independent, so the result does not depend on the number of threads.
+    """
+    work = svals.size * float(n_max)
+    kernel = _bon_curves_parallel if work >= PARALLEL_WORK else _bon_curves_serial
+    return kernel(svals, probs, n_max)
 
 
 def bon_expected_max_continuous(dist, n) -> np.ndarray:

@@ -24,8 +24,14 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.special import betainc, comb
 
-from sim import bon_expected_max, bon_expected_max_continuous, mv_accuracy, mv_accuracy_binary
-from sim.exact import _bon_curves
+from sim import (
+    bon_expected_max,
+    bon_expected_max_continuous,
+    load_env,
+    mv_accuracy,
+    mv_accuracy_binary,
+)
+from sim.exact import _bon_curves, _bon_curves_parallel, _bon_curves_serial
 
 TIES = ("random", "pessimistic")
 probabilities = st.floats(0.0, 1.0)
@@ -227,6 +233,17 @@ def test_bi_level_deceiving_pair():
     assert ks[np.argmax(f_b > f_a)] == 5
 
 
+def test_parallel_and_serial_paths_agree():
+    # Large jobs run the rows over threads, small ones serially (sim.exact.PARALLEL_WORK); rows
+    # are independent, so a batch equals its rows computed one by one, bit for bit.
+    env = load_env("math")
+    probs, correct = env.probs[:4, :30], np.broadcast_to(env.correct[:30], (4, 30))
+    ns = np.arange(1, 33)
+    batch = mv_accuracy(probs, correct, ns)
+    single = [mv_accuracy(probs[p, x], correct[p, x], ns) for p in range(4) for x in range(30)]
+    assert np.array_equal(batch.reshape(-1, 32), np.array(single))
+
+
 # ----------------------------------------------------------------------------- stability
 
 
@@ -295,6 +312,16 @@ def test_bon_curve_kernel_matches_bon_expected_max(seed, m, n_max):
     ns = np.arange(1, n_max + 1)
     expected = np.stack([bon_expected_max(s, probs, ns) for s in svals])
     np.testing.assert_allclose(_bon_curves(svals, probs, n_max), expected, rtol=0, atol=1e-12)
+
+
+def test_bon_curve_kernels_threaded_and_serial_agree():
+    # Large Q tables spread (context, prompt) blocks over threads, small ones run serially
+    # (sim.exact.PARALLEL_WORK); blocks are independent, so both agree bit for bit.
+    gen = np.random.default_rng(1)
+    svals = gen.integers(0, 5, size=(3, 4, 50, 8)) * 0.7
+    probs = gen.dirichlet(np.ones(8), size=(4, 50))
+    serial = _bon_curves_serial(svals, probs, 32)
+    assert np.array_equal(_bon_curves_parallel(svals, probs, 32), serial)
 
 
 @given(st.floats(-5, 5), st.integers(1, 6))
