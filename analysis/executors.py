@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
+import multiprocessing as mp
 import os
 import threading
 import time
@@ -46,15 +47,38 @@ def default_chunksize(n_items: int, n_workers: int) -> int:
     return max(1, min(64, math.ceil(n_items / (32 * max(1, n_workers)))))
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: exit when the driver dies (e.g. SIGKILL), instead of lingering."""
+def _exit_with_driver(driver: int) -> None:
+    """Worker initializer: exit once the driver process ``driver`` is gone (e.g. SIGKILLed),
+    instead of lingering as an orphan. (The fork server, the workers' parent, outlives the
+    driver while any worker holds its pipe, so the driver itself is watched.)"""
 
     def watch():
-        while os.getppid() == parent:
+        while True:
             time.sleep(0.5)
-        os._exit(1)
+            try:
+                os.kill(driver, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # pragma: no cover - pid reused by another user
+                os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def _mp_context():
+    """The "forkserver" start method (POSIX), else "spawn"; never a plain fork of the driver.
+
+    Forking the driver is unsafe once it has run a Numba ``parallel=True`` kernel on the GNU
+    OpenMP threading layer (the child aborts: "fork() called from a process already using GNU
+    OpenMP"), and would copy its open files (the results store) into the workers. The fork
+    server is a fresh process that has only imported the simulator (preloaded once), so
+    workers start quickly and clean.
+    """
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["analysis.evaluate"])
+        return ctx
+    return mp.get_context("spawn")  # pragma: no cover - Windows
 
 
 def _apply_chunk(fn: Callable, arg_tuples: list) -> list:
@@ -84,6 +108,12 @@ class LocalExecutor:
         (no pool, no pickling), which is also the reference every other setting must match.
     chunksize : int, optional
         Items per task in :meth:`map`; default :func:`default_chunksize`.
+
+    Notes
+    -----
+    Workers start from a fork server (:func:`_mp_context`), so the function and its arguments
+    must be importable/picklable by reference (a module-level function, not a lambda or a
+    function defined in ``__main__`` of an interactive session).
     """
 
     def __init__(self, workers: int | None = None, *, chunksize: int | None = None):
@@ -95,20 +125,15 @@ class LocalExecutor:
         self.n_workers = workers
         self.chunksize = chunksize
         self._pool = None
-        if workers > 1:
-            self._get_pool()
 
     def __repr__(self) -> str:
         return f"LocalExecutor(workers={self.n_workers})"
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = cf.ProcessPoolExecutor(self.n_workers, initializer=_exit_with_parent,
+            self._pool = cf.ProcessPoolExecutor(self.n_workers, mp_context=_mp_context(),
+                                                initializer=_exit_with_driver,
                                                 initargs=(os.getpid(),))
-            # Start every worker now: with the "fork" start method workers copy the parent's
-            # open files, so they must exist before a results store (and its lock) is opened.
-            for f in [self._pool.submit(os.getpid) for _ in range(self.n_workers)]:
-                f.result()
         return self._pool
 
     def map(self, fn: Callable, *iterables: Iterable) -> Iterator:

@@ -476,7 +476,7 @@ def test_sigkill_mid_sweep_then_rerun_has_every_cell_once(tmp_path):
     partial = con.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
     con.close()
     assert 40 <= partial < 180
-    done = _cli(tmp_path, spec_path, out, "--workers", "2", sleep="0.0")
+    done = _cli(tmp_path, spec_path, out, "--workers", "1", sleep="0.0")
     assert done.returncode == 0, done.stderr
     assert f"({partial} resumed from" in done.stderr
     con = sqlite3.connect(out)
