@@ -527,3 +527,17 @@ def test_real_cells_match_run_cell_and_run_replicates(tmp_path, dask_address):
                 for bi, b in enumerate((500, 1000)):
                     assert rep["learners"][key]["values"]["acr"][bi] == [
                         rows[("math", key, b, r)]["acr"] for r in range(3)]
+
+
+def test_workers_survive_a_driver_that_used_openmp():
+    """Regression: with plain fork, a driver that had run a Numba ``parallel=True`` kernel on
+    the GNU OpenMP layer killed its workers ("fork() called from a process already using GNU
+    OpenMP") as soon as they ran one (a synthetic environment's exact Q table)."""
+    _registry()
+    evaluate = pytest.importorskip("analysis.evaluate")
+    sim = pytest.importorskip("sim")
+    sim.load_env("synth-bernoulli", seed=11).q_table("test")  # parallel kernel in the driver
+    args = [("synth-bernoulli", "psst", {}, 2000, r, 5) for r in range(4)]
+    with LocalExecutor(2, chunksize=1) as ex:
+        got = list(ex.map(evaluate.run_cell, *zip(*args, strict=True)))
+    assert got == [evaluate.run_cell(*a) for a in args]
