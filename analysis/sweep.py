@@ -292,15 +292,25 @@ def cell_name(fn: Callable) -> str:
     return f"{fn.__module__}:{fn.__qualname__}"
 
 
+class CellError(ValueError):
+    """A cell function raised; the message names the cell and how to rerun it alone."""
+
+
 def run_cells(cell_fn: Callable, tasks: list) -> list:
     """Worker side: run ``cell_fn`` on each task ``(key, args)``; ``[(key, metrics, seconds)]``.
 
-    ``seconds`` is the wall time of the cell function alone (the "pure" cell time).
+    ``seconds`` is the wall time of the cell function alone (the "pure" cell time). If a cell
+    raises, the chunk stops there and ends with ``(key, None, "ExceptionType: message")``, so
+    the cells finished before it are still stored.
     """
     out = []
     for key, args in tasks:
         t0 = time.perf_counter()
-        metrics = cell_fn(*args)
+        try:
+            metrics = cell_fn(*args)
+        except Exception as exc:
+            out.append((key, None, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+            break
         out.append((key, metrics, time.perf_counter() - t0))
     return out
 
@@ -333,6 +343,11 @@ def run_sweep(spec: Spec, store: ResultStore, *, executor=None, cell_fn: Callabl
         Told about every stored cell.
     chunksize : int, optional
         Cells per task; default :func:`analysis.executors.default_chunksize`.
+
+    Raises
+    ------
+    CellError
+        If a cell function raises (every cell finished before is stored).
     """
     t0 = time.perf_counter()
     cell_fn = resolve_cell() if cell_fn is None else cell_fn
@@ -343,9 +358,15 @@ def run_sweep(spec: Spec, store: ResultStore, *, executor=None, cell_fn: Callabl
              for c in cells if c.key not in done]
     size = chunksize or default_chunksize(len(tasks), executor.n_workers)
     chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
+    args_of = dict(tasks)
     computed = 0
     for results in executor.as_completed(functools.partial(run_cells, cell_fn), chunks):
         for key, metrics, seconds in results:
+            if metrics is None:
+                call = f"{cell_name(cell_fn)}{args_of[key]!r}"
+                raise CellError(f"cell {key} failed with {seconds} (rerun it alone: {call}); "
+                                f"the {len(store)} finished cells are stored, rerun the sweep to "
+                                "resume")
             store.put(key, metrics, seconds)
             computed += 1
             if progress is not None:

@@ -23,6 +23,7 @@ from analysis.executors import DaskExecutor, LocalExecutor, default_chunksize
 from analysis.seeds import learner_seed
 from analysis.store import ResultStore, load_results
 from analysis.sweep import (
+    CellError,
     Progress,
     cell_name,
     format_summary,
@@ -345,9 +346,11 @@ def test_resume_after_crash_computes_only_missing_cells(tmp_path):
     total = len(spec.cells())
     _FLAKY.update(calls=0, fail_at=10)
     with ResultStore(path, spec.hash(cell_name(flaky_cell))) as store:
-        with pytest.raises(RuntimeError, match="simulated crash"):
-            run_sweep(spec, store, cell_fn=flaky_cell, chunksize=1)
-        assert len(store) == 9
+        with pytest.raises(CellError, match=r"^cell \('math', .*\) failed with RuntimeError: "
+                                            r"simulated crash \(rerun it alone: "
+                                            r"test_sweep:flaky_cell\('math', .*the 9 finished"):
+            run_sweep(spec, store, cell_fn=flaky_cell, chunksize=4)
+        assert len(store) == 9  # two whole chunks of 4, and the crashing chunk's first cell
     _FLAKY.update(calls=0, fail_at=None)
     with ResultStore(path, spec.hash(cell_name(flaky_cell))) as store:
         run = run_sweep(spec, store, cell_fn=flaky_cell, chunksize=1)
