@@ -337,3 +337,27 @@ def test_train_sampler_matches_a_fresh_sampler(math_env):
                 assert getattr(ours, k) == v
     other = small_mv(seed=9)
     assert train_sampler(other).env is other
+
+
+@pytest.mark.parametrize("family", ["mv", "bon"])
+def test_kernel_pulls_match_the_sampler(family):
+    """Differential: the in-kernel pulls draw and credit exactly as :class:`sim.Sampler`."""
+    from sim.learners._pulls import credit_pull, pull_sum
+    from sim.learners.base import kernel_arrays
+
+    env = _ENVS[family]
+    sampler = sim.Sampler(env, "train")
+    arrays = kernel_arrays(sampler)
+    for p, n in ((0, 1), (1, env.n_max), (env.n_prompts - 1, 3)):
+        ours = sim.Stats(env.n_contexts, env.n_prompts, env.n_max)
+        ref = sim.Stats(env.n_contexts, env.n_prompts, env.n_max)
+        g1, g2 = np.random.default_rng(p + n), np.random.default_rng(p + n)
+        for _ in range(5):
+            credit_pull(*arrays, p, n, g1, ours.sums, ours.counts)
+            sampler.accumulate(ref, p, n, 1, rng=g2)
+        np.testing.assert_array_equal(ours.counts, ref.counts)
+        np.testing.assert_allclose(ours.sums, ref.sums, rtol=1e-12, atol=1e-12)
+        for ctx in range(env.n_contexts):
+            total = pull_sum(*arrays, p, n, 300, ctx, np.random.default_rng(ctx))
+            expect = sampler.pull(p, n, 300, rng=np.random.default_rng(ctx))[:, ctx].sum()
+            assert total == pytest.approx(expect, rel=1e-12, abs=1e-12)

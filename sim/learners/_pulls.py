@@ -12,17 +12,16 @@ import numpy as np
 from numba import njit
 
 from .. import kernels
-
-#: Pulls drawn per batch in :func:`pull_sum`: bounds memory whatever the budget.
-BATCH = 256
+from ..sampler import CHUNK_PULLS
 
 
 @njit(cache=True)
 def credit_pull(is_mv, cdf, correct, svals, queries, w, cw, cost, tie, p, n, gen, sums, counts):
     """One pull of ``(p, n)`` credited with block reuse to every sub-scale and every context.
 
-    Same accounting as :meth:`sim.Sampler.accumulate` with ``n_pulls = 1``: scale ``k`` gains
-    ``n // k`` blocks, context ``c`` their utility ``w_c * objective - cw_c * k * cost_p``.
+    Same accounting and the same draws as :meth:`sim.Sampler.accumulate` with ``n_pulls = 1``:
+    scale ``k`` gains ``n // k`` blocks, context ``c`` their utility
+    ``w_c * objective - cw_c * k * cost_p``.
     """
     uq = np.empty(1)
     uq[0] = gen.random()
@@ -50,16 +49,19 @@ def credit_pull(is_mv, cdf, correct, svals, queries, w, cw, cost, tie, p, n, gen
 def pull_sum(is_mv, cdf, correct, svals, queries, w, cw, cost, tie, p, n, n_pulls, ctx, gen):
     """Sum of the utilities in context ``ctx`` of ``n_pulls`` pulls of ``(p, n)``, no reuse.
 
-    Each pull aggregates its ``n`` completions once (as :meth:`sim.Sampler.pull`).
+    Each pull aggregates its ``n`` completions once. Uniforms are drawn in the order and chunks
+    of :meth:`sim.Sampler.pull` (all query uniforms of a chunk, then its answer uniforms), so
+    both give the same pulls from the same generator state.
     """
     total = 0.0
     done = 0
     while done < n_pulls:
-        m = min(BATCH, n_pulls - done)
+        m = min(CHUNK_PULLS, n_pulls - done)
         uq = np.empty(m)
         ud = np.empty((m, n))
         for j in range(m):
             uq[j] = gen.random()
+        for j in range(m):
             for i in range(n):
                 ud[j, i] = gen.random()
         if is_mv:
