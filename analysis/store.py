@@ -167,6 +167,10 @@ class ResultStore:
         return self._db.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
 
     @property
+    def spec_hash(self) -> str:
+        return self._db.execute("SELECT value FROM meta WHERE key = 'spec_hash'").fetchone()[0]
+
+    @property
     def spec_text(self) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'spec'").fetchone()
         return row[0] if row else ""

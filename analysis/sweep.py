@@ -351,6 +351,9 @@ def run_sweep(spec: Spec, store: ResultStore, *, executor=None, cell_fn: Callabl
     """
     t0 = time.perf_counter()
     cell_fn = resolve_cell() if cell_fn is None else cell_fn
+    if store.spec_hash != spec.hash(cell_name(cell_fn)):
+        raise ValueError("store: bound to another spec or cell function; open it with "
+                         "spec.hash(cell_name(cell_fn))")
     executor = LocalExecutor(1) if executor is None else executor
     cells = spec.cells()
     done = store.done_keys()

@@ -362,6 +362,9 @@ def test_resume_after_crash_computes_only_missing_cells(tmp_path):
 def test_summary_mean_and_standard_error(tmp_path):
     spec = load_spec(_spec(tmp_path))
     with ResultStore(":memory:", "h") as store:
+        with pytest.raises(ValueError, match="^store: bound to another spec"):
+            run_sweep(spec, store, cell_fn=seeded_cell)
+    with ResultStore(":memory:", spec.hash(cell_name(seeded_cell))) as store:
         run_sweep(spec, store, cell_fn=seeded_cell)
         rows = summarize(spec, store)
         vals = {}
