@@ -148,6 +148,24 @@ def _canonical_rows(probs: np.ndarray, correct: np.ndarray):
     return uq, uw, n_wrong, inverse.ravel()
 
 
+def _check_correct(correct, probs_shape) -> np.ndarray:
+    """Validate correct-answer indices against answer laws of shape ``probs_shape`` (..., C);
+    returns them broadcast to ``probs_shape[:-1]``."""
+    n_ans = probs_shape[-1]
+    corr = np.asarray(correct)
+    if not np.issubdtype(corr.dtype, np.integer):
+        raise ValueError(f"correct must be integer answer indices in [0, {n_ans - 1}]")
+    if np.any(corr < 0) or np.any(corr >= n_ans):
+        raise ValueError(f"correct must be in [0, {n_ans - 1}] (C = {n_ans} answers)")
+    try:
+        return np.broadcast_to(corr, probs_shape[:-1])
+    except ValueError:
+        raise ValueError(
+            f"correct must broadcast to probs.shape[:-1] = {probs_shape[:-1]}; got shape "
+            f"{corr.shape}"
+        ) from None
+
+
 def mv_accuracy(probs, correct, n, tie: str = "random") -> np.ndarray:
     """Exact probability that plurality voting over ``n`` answers is correct.
 
@@ -187,17 +205,7 @@ def mv_accuracy(probs, correct, n, tie: str = "random") -> np.ndarray:
     """
     p = check_probs(probs, "probs")
     n_ans = p.shape[-1]
-    corr = np.asarray(correct)
-    if not np.issubdtype(corr.dtype, np.integer):
-        raise ValueError("correct must be an integer answer index")
-    if np.any(corr < 0) or np.any(corr >= n_ans):
-        raise ValueError(f"correct must be in [0, {n_ans - 1}] (C = {n_ans} answers)")
-    try:
-        corr = np.broadcast_to(corr, p.shape[:-1])
-    except ValueError:
-        raise ValueError(
-            f"correct must broadcast to probs.shape[:-1] = {p.shape[:-1]}; got shape {corr.shape}"
-        ) from None
+    corr = _check_correct(correct, p.shape)
     ns, scalar = check_n(n)
     tie_code = check_tie(tie)
     n_top = int(ns.max())

@@ -13,7 +13,7 @@ import numpy as np
 from . import kernels
 from ._validate import as_rng, check_int, check_n, check_probs, check_tie
 from .env import Environment
-from .exact import _check_outcomes
+from .exact import _check_correct, _check_outcomes
 
 #: Largest number of pulls drawn at once; bounds memory whatever the budget.
 CHUNK_PULLS = 4096
@@ -152,9 +152,7 @@ def mv_simulate(probs, correct, n: int, trials: int, *, rng=None, tie: str = "ra
     p = check_probs(probs, "probs")
     n_ans = p.shape[-1]
     flat = p.reshape(-1, n_ans)
-    corr = np.broadcast_to(np.asarray(correct), p.shape[:-1]).reshape(-1).astype(np.int64)
-    if np.any(corr < 0) or np.any(corr >= n_ans):
-        raise ValueError(f"correct must be in [0, {n_ans - 1}]")
+    corr = _check_correct(correct, p.shape).reshape(-1).astype(np.int64)
     (nv,), _ = check_n(n)
     t = check_int(trials, "trials", low=2)
     tie_code = check_tie(tie)

@@ -420,7 +420,7 @@ def test_probs_within_tolerance_are_accepted():
         (dict(n=[]), "n must be an int or a non-empty"),
         (dict(correct=3), r"correct must be in \[0, 2\]"),
         (dict(correct=-1), r"correct must be in \[0, 2\]"),
-        (dict(correct=0.0), "correct must be an integer"),
+        (dict(correct=0.0), r"correct must be integer answer indices in \[0, 2\]"),
         (dict(correct=[0, 1]), "correct must broadcast"),
         (dict(tie="optimistic"), "tie must be one of"),
     ],

@@ -346,6 +346,10 @@ def test_simulators_reject_bad_input():
         sim.mv_simulate([0.5, 0.5], 0, 3, 1, rng=0)
     with pytest.raises(ValueError, match=r"correct must be in \[0, 1\]"):
         sim.mv_simulate([0.5, 0.5], 2, 3, 10, rng=0)
+    with pytest.raises(ValueError, match=r"correct must be integer answer indices in \[0, 1\]"):
+        sim.mv_simulate([0.5, 0.5], 0.5, 3, 10, rng=0)
+    with pytest.raises(ValueError, match=r"correct must broadcast to probs.shape\[:-1\] = \(2,\)"):
+        sim.mv_simulate([[0.5, 0.5], [0.2, 0.8]], [0, 1, 1], 3, 10, rng=0)
     with pytest.raises(ValueError, match=r"n must be >= 1"):
         sim.mv_simulate([0.5, 0.5], 0, 0, 10, rng=0)
     with pytest.raises(ValueError, match=r"probs must sum to 1 .*tolerance 1e-08"):
