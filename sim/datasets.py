@@ -125,45 +125,85 @@ def _require(data: dict, keys, path) -> None:
         raise ValueError(f"path: environment file {str(path)!r} lacks field(s) {missing}")
 
 
+def _scalar(data: dict, key: str, kind: type, path, default=None):
+    """A scalar ``int`` or ``str`` field of an environment file (``default`` when absent)."""
+    if key not in data:
+        return default
+    arr = np.asarray(data[key])
+    ok = np.issubdtype(arr.dtype, np.integer) if kind is int else arr.dtype.kind == "U"
+    if arr.ndim != 0 or not ok:
+        raise ValueError(
+            f"path: field {key!r} of {str(path)!r} must be a scalar {kind.__name__}; got "
+            f"{arr.dtype} with shape {arr.shape}"
+        )
+    return kind(arr.item())
+
+
+def _build(path, make) -> Environment:
+    """Run ``make()``; name the file in any error its contents cause."""
+    try:
+        return make()
+    except (TypeError, ValueError) as exc:
+        msg = str(exc)
+        if msg.startswith("path:"):
+            raise
+        raise ValueError(f"path: {str(path)!r} holds an invalid environment: {msg}") from None
+
+
 def _from_raw_mv(data: dict, name: str, path) -> Environment:
     """The layout of the shipped MATH / CommonsenseQA files (see sim/data/PROVENANCE.md)."""
     _require(data, ["probs_train", "answers_train", "probs_test", "answers_test",
                     "cost_per_prompt", "context_names", "cost_weights", "context_probs", "n_max"],
              path)
-    probs = np.concatenate([data["probs_train"], data["probs_test"]], axis=1)
-    correct = np.concatenate([data["answers_train"], data["answers_test"]])
-    n_tr = data["answers_train"].shape[0]
-    names = tuple(str(s) for s in data["context_names"])
-    ctx = Contexts(np.ones((len(names), 1)), data["cost_weights"], data["context_probs"], names)
-    return Environment(
-        name=name, kind="mv", probs=probs, correct=correct, cost=data["cost_per_prompt"],
-        contexts=ctx, n_max=int(data["n_max"]), train=np.arange(n_tr),
-        test=np.arange(n_tr, correct.shape[0]),
-        description=str(data.get("description", "")),
-    )
+    n_max = _scalar(data, "n_max", int, path)
+    description = _scalar(data, "description", str, path, "")
+
+    def make():
+        probs = np.concatenate([data["probs_train"], data["probs_test"]], axis=1)
+        correct = np.concatenate([data["answers_train"], data["answers_test"]])
+        n_tr = data["answers_train"].shape[0]
+        names = tuple(str(s) for s in data["context_names"])
+        ctx = Contexts(np.ones((len(names), 1)), data["cost_weights"], data["context_probs"],
+                       names)
+        return Environment(
+            name=name, kind="mv", probs=probs, correct=correct, cost=data["cost_per_prompt"],
+            contexts=ctx, n_max=n_max, train=np.arange(n_tr),
+            test=np.arange(n_tr, correct.shape[0]), description=description,
+        )
+
+    return _build(path, make)
 
 
 def _from_env_file(data: dict, path) -> Environment:
     _require(data, ["format_version", "kind", "name", "probs", "cost", "ctx_weights",
                     "ctx_cost_weight", "ctx_probs", "ctx_names", "n_max", "train", "test"], path)
-    version = int(data["format_version"])
+    version = _scalar(data, "format_version", int, path)
     if version != FORMAT_VERSION:
         raise ValueError(
             f"path: {str(path)!r} has format_version {version}; this iapo-sim reads version "
             f"{FORMAT_VERSION}"
         )
-    kind = str(data["kind"])
+    kind = _scalar(data, "kind", str, path)
+    if kind not in ("mv", "bon"):
+        raise ValueError(f"path: field 'kind' of {str(path)!r} must be 'mv' or 'bon'; got {kind!r}")
     _require(data, ["correct"] if kind == "mv" else ["values"], path)
-    ctx = Contexts(data["ctx_weights"], data["ctx_cost_weight"], data["ctx_probs"],
-                   tuple(str(s) for s in data["ctx_names"]))
-    return Environment(
-        name=str(data["name"]), kind=kind, probs=data["probs"], cost=data["cost"], contexts=ctx,
-        n_max=int(data["n_max"]), train=data["train"], test=data["test"],
-        correct=data.get("correct"), values=data.get("values"),
-        tie=str(data.get("tie", "random")),
-        prompt_names=tuple(str(s) for s in data.get("prompt_names", ())),
-        description=str(data.get("description", "")),
-    )
+    name = _scalar(data, "name", str, path)
+    n_max = _scalar(data, "n_max", int, path)
+    tie = _scalar(data, "tie", str, path, "random")
+    description = _scalar(data, "description", str, path, "")
+
+    def make():
+        ctx = Contexts(data["ctx_weights"], data["ctx_cost_weight"], data["ctx_probs"],
+                       tuple(str(s) for s in data["ctx_names"]))
+        return Environment(
+            name=name, kind=kind, probs=data["probs"], cost=data["cost"], contexts=ctx,
+            n_max=n_max, train=data["train"], test=data["test"], correct=data.get("correct"),
+            values=data.get("values"), tie=tie,
+            prompt_names=tuple(str(s) for s in data.get("prompt_names", ())),
+            description=description,
+        )
+
+    return _build(path, make)
 
 
 def save_env(env: Environment, path) -> Path:

@@ -104,10 +104,13 @@ class Environment:
                 )
             object.__setattr__(self, "values", values)
         for name in ("train", "test"):
-            idx = np.asarray(getattr(self, name), dtype=np.int64).reshape(-1)
-            if idx.size == 0 or np.any(idx < 0) or np.any(idx >= n_x):
-                raise ValueError(f"{name} must be non-empty query indices in [0, {n_x - 1}]")
-            object.__setattr__(self, name, idx)
+            idx = np.asarray(getattr(self, name)).reshape(-1)
+            if (idx.size == 0 or not np.issubdtype(idx.dtype, np.integer) or np.any(idx < 0)
+                    or np.any(idx >= n_x)):
+                raise ValueError(
+                    f"{name} must be non-empty integer query indices in [0, {n_x - 1}]"
+                )
+            object.__setattr__(self, name, idx.astype(np.int64))
         names = tuple(self.prompt_names) or tuple(f"p{i}" for i in range(n_p))
         if len(names) != n_p:
             raise ValueError(f"prompt_names must have {n_p} entries")

@@ -210,6 +210,30 @@ def test_wrong_format_version_and_invalid_content(tmp_path):
         sim.load_env(tmp_path / "bad.npz")
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("format_version", np.array([1, 2]), "field 'format_version' .* must be a scalar int"),
+        ("n_max", np.float64(3.7), "field 'n_max' .* must be a scalar int; got float64"),
+        ("n_max", np.str_("x"), "field 'n_max' .* must be a scalar int"),
+        ("kind", np.int64(3), "field 'kind' .* must be a scalar str"),
+        ("kind", np.str_("rank"), "field 'kind' .* must be 'mv' or 'bon'; got 'rank'"),
+        ("probs", np.array(["a", "b"]), "holds an invalid environment: could not convert"),
+        ("train", np.array([0.5, 1.5]),
+         r"holds an invalid environment: train must be non-empty integer query indices"),
+        ("correct", np.full(316, 0.5), "correct must be 316 integer answer indices"),
+        ("ctx_probs", np.array([0.5, 0.5, 0.5]), r"contexts: probs must be >= 0 and sum to 1"),
+    ],
+)
+def test_fields_of_the_wrong_type_are_named(tmp_path, field, value, match):
+    full = sim.save_env(sim.load_env("math"), tmp_path / "env.npz")
+    with np.load(full) as data:
+        fields = {k: data[k] for k in data.files}
+    np.savez(tmp_path / "odd.npz", **fields | {field: value})
+    with pytest.raises(ValueError, match="^path: .*" + match):
+        sim.load_env(tmp_path / "odd.npz")
+
+
 def test_save_env_requires_npz_suffix(tmp_path):
     with pytest.raises(ValueError, match=r"path: environment files end in \.npz"):
         sim.save_env(sim.load_env("math"), tmp_path / "env.pkl")
