@@ -292,8 +292,9 @@ def bench_learners(quick: bool = False):
         t = best_time(lambda learner=learner: learner.fit(env, budget, rng=1), repeat=repeat)
         base = ("numpy, one pull at a time", best_time(numpy_psst, repeat=1)) if name == "psst" \
             else (None, None)
+        speed = f", {base[1] / t:.0f}× faster than the baseline" if base[1] else ""
         rows.append((f"{learner.key} fit, MATH, T=50,000", t, base[0], base[1], None,
-                     f"{pol.pulls.sum()} pulls, {pol.spent} completions"))
+                     f"{pol.pulls.sum()} pulls, {pol.spent} completions{speed}"))
     return rows
 
 

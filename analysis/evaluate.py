@@ -10,6 +10,7 @@ process pool or on any executor, with identical results whatever runs it.
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -170,6 +171,20 @@ def _mean_se(values):
     return float(vals.mean()), se
 
 
+def _worker_context():
+    """Fork server (POSIX) or spawn: never a plain fork of this process.
+
+    A process that has run a Numba ``parallel=True`` kernel (the exact Q tables) on the GNU
+    OpenMP threading layer cannot be forked safely (the child aborts). The fork server is a
+    fresh process that has imported only this module.
+    """
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["analysis.evaluate"])
+        return ctx
+    return mp.get_context("spawn")  # pragma: no cover - Windows
+
+
 def run_replicates(env_name: str, learners, budgets, runs: int, *, seed: int = 0,
                    workers: int = 1, executor=None, progress=None) -> dict:
     """Run every learner at every budget on ``runs`` replicates; mean and standard error.
@@ -185,7 +200,8 @@ def run_replicates(env_name: str, learners, budgets, runs: int, *, seed: int = 0
     seed : int
         Sweep seed; every cell's seeds derive from it and the cell key (:mod:`analysis.seeds`).
     workers : int
-        Processes (``ProcessPoolExecutor``) when > 1 and no ``executor`` is given.
+        Processes (``ProcessPoolExecutor`` started from a fork server) when > 1 and no
+        ``executor`` is given.
     executor : object with ``.map(fn, *iterables)``, optional
         Runs the cells instead (e.g. a Dask or thread executor).
     progress : callable ``(done, total)``, optional
@@ -218,7 +234,7 @@ def run_replicates(env_name: str, learners, budgets, runs: int, *, seed: int = 0
     total = len(cells)
     pool = None
     if executor is None and workers > 1:
-        pool = ProcessPoolExecutor(max_workers=int(workers))
+        pool = ProcessPoolExecutor(max_workers=int(workers), mp_context=_worker_context())
         results_iter = pool.map(run_cell, *columns,
                                 chunksize=max(1, total // (int(workers) * 16)))
     elif executor is None:

@@ -107,6 +107,9 @@ def _grid(**kw):
 
 
 def test_results_do_not_depend_on_workers():
+    # gh-fork regression: the parent has run the parallel=True exact kernel (GNU OpenMP), after
+    # which a plain fork of it aborts the workers; run_replicates starts them from a fork server
+    sim.load_env("math").q_table()
     serial = _grid()
     assert _grid(workers=2) == serial
     with ThreadPoolExecutor(3) as ex:
