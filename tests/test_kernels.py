@@ -256,6 +256,14 @@ def test_block_reuse_means_agree_with_q_table_bon():
     _assert_block_reuse_agrees(small_bon_env(), 1, 8, 30, 100, seed=3)
 
 
+@pytest.mark.parametrize("name", ["commonsenseqa", "synth-bernoulli", "synth-categorical"])
+def test_block_reuse_means_agree_with_q_table_full_size(name):
+    env = sim.load_env(name, seed=0)
+    for prompt, n in ((0, 32), (env.n_prompts - 1, 7)):
+        _assert_block_reuse_agrees(env, prompt, n, 40, 250, seed=prompt + n)
+        _assert_pulls_agree(env, prompt, n, 5000, seed=prompt)
+
+
 def test_stats_accumulate_and_reset():
     env = small_mv_env()
     stats = sim.Stats(env.n_contexts, env.n_prompts, env.n_max)
