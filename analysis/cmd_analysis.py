@@ -153,7 +153,7 @@ def run_deceive(args) -> int:
 
 # ---------------------------------------------------------------------------- complexity
 def run_complexity(args) -> int:
-    from .evaluate import replicate_env, run_replicates
+    from .figures import WorkerPool
 
     delta = args.delta
     if not 0 < delta < 1:
@@ -162,6 +162,21 @@ def run_complexity(args) -> int:
         raise ValueError(f"--alpha must be in (0, 1); got {args.alpha}")
     if args.runs < 0:
         raise ValueError(f"--runs must be >= 0; got {args.runs}")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1; got {args.workers}")
+    # worker processes start before this process runs any parallel (OpenMP) Numba kernel
+    executor = WorkerPool(args.workers) if args.workers > 1 and args.runs else None
+    try:
+        return _complexity(args, executor)
+    finally:
+        if executor is not None:
+            executor.close()
+
+
+def _complexity(args, executor) -> int:
+    from .evaluate import replicate_env, run_replicates
+
+    delta = args.delta
     env = replicate_env(args.env, args.seed, 0)
     thm = cx.theorem1(env.q_table("test"))
     print(f"environment {env.name}: |P| = {thm.n_prompts}, N_max = {thm.n_max}, |C| = "
@@ -179,7 +194,7 @@ def run_complexity(args) -> int:
         return 0
     budgets = _ints(args.budgets, "--budgets")
     res = run_replicates(args.env, args.learners, budgets, args.runs, seed=args.seed,
-                         workers=args.workers, progress=Progress("complexity"))
+                         executor=executor, progress=Progress("complexity"))
     print(f"\nmeasured P(error) over {args.runs} runs, {100 * (1 - args.alpha):g}% "
           "Clopper-Pearson interval ('-' = budget below the learner's minimum)")
     print(f"{'learner':<34}" + "".join(f"{'T=' + str(b):>24}" for b in budgets))

@@ -247,12 +247,13 @@ def fig_bernoulli_heatmaps(out, n_max: int = 64, n_theta: int = 201) -> dict:
     # the paper's two-query example: prompt 1 = (0.4, 0.9), prompt 2 = (0.62, 0.62), N = 10
     p1 = float(mv_accuracy_binary(np.array([0.4, 0.9]), 10).mean())
     p2 = float(mv_accuracy_binary(0.62, 10))
-    return {"n_max": n_max, "toy_prompt1_n1": 0.65, "toy_prompt2_n1": 0.62,
+    shown = sorted({1, min(11, n_max), n_max})
+    cols = [n - 1 for n in shown]
+    at = {t: int(np.argmin(np.abs(theta - t))) for t in (0.1, 0.4, 0.5, 0.6)}
+    return {"n_max": n_max, "shown_n": shown, "toy_prompt1_n1": 0.65, "toy_prompt2_n1": 0.62,
             "toy_prompt1_n10": p1, "toy_prompt2_n10": p2,
-            "mv_at": {f"{t:.2f}": mv[round(t * (n_theta - 1)), [0, 10, n_max - 1]].tolist()
-                      for t in (0.4, 0.5, 0.6)},
-            "bon_at": {f"{t:.2f}": bon[round(t * (n_theta - 1)), [0, 10, n_max - 1]].tolist()
-                       for t in (0.1, 0.4)}}
+            "mv_at": {f"{theta[at[t]]:.2f}": mv[at[t], cols].tolist() for t in (0.4, 0.5, 0.6)},
+            "bon_at": {f"{theta[at[t]]:.2f}": bon[at[t], cols].tolist() for t in (0.1, 0.4)}}
 
 
 # ---------------------------------------------------------------------------- figure 5
@@ -462,19 +463,62 @@ def _plot_learners(ax, res, names, metric="acr"):
     oracle = np.array([np.mean([v for v in col if v is not None]) for col in
                        _values(res, names[0], "oracle_acr")])
     ax.plot(res["budgets"], oracle, color="k", lw=1.2, ls=(0, (6, 3)), label="oracle (exact)")
+    _budget_axis(ax, res["budgets"])
+
+
+def _budget_axis(ax, budgets) -> None:
+    """Log budget axis with one plain tick per budget (e.g. "5k")."""
     ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(list(budgets))
+    ax.set_xticklabels([f"{b / 1000:g}k" if b >= 1000 else str(b) for b in budgets])
     ax.set_xlabel("budget T (completions)")
 
 
-def run_learners(env_names, learners, budgets, runs, *, seed=0, workers=1, progress=None):
-    """:func:`analysis.evaluate.run_replicates` for each environment; dict name -> result."""
+class WorkerPool:
+    """Worker processes whose ``map`` yields results in order *as they finish* (live progress).
+
+    Workers start in the constructor, before the caller runs any parallel (OpenMP) Numba
+    kernel: forking after that aborts the children. Cells go out in chunks of
+    :func:`analysis.executors.default_chunksize`; results never depend on the pool.
+    """
+
+    def __init__(self, workers: int):
+        import concurrent.futures as cf
+
+        self.workers = workers
+        self.pool = cf.ProcessPoolExecutor(workers)
+        for f in [self.pool.submit(os.getpid) for _ in range(workers)]:
+            f.result()
+
+    def map(self, fn, *iterables):
+        from .executors import default_chunksize
+
+        cols = [list(it) for it in iterables]
+        size = default_chunksize(len(cols[0]) if cols else 0, self.workers)
+        return self.pool.map(fn, *cols, chunksize=size)
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
+def run_learners(env_names, learners, budgets, runs, *, seed=0, executor=None, progress=None):
+    """:func:`analysis.evaluate.run_replicates` for each environment; dict name -> result.
+
+    ``executor`` (e.g. :class:`analysis.executors.LocalExecutor`) runs the cells; ``None`` runs
+    them in this process. Results do not depend on it.
+    """
+    import time
+
     from .evaluate import run_replicates
 
     out = {}
     for name in env_names:
         cb = None if progress is None else progress(name)
+        t0 = time.perf_counter()
         out[name] = run_replicates(name, list(learners), list(budgets), runs, seed=seed,
-                                   workers=workers, progress=cb)
+                                   executor=executor, progress=cb)
+        out[name]["seconds"] = time.perf_counter() - t0
     return out
 
 
@@ -662,9 +706,8 @@ def fig_sample_complexity(out, results: dict, env, env_path, *, delta: float = 0
             axes[0].errorbar(m["budget"], m["rate"], yerr=yerr, color=col, ls=ls, marker=mk,
                              lw=1.8, ms=5, capsize=3, label=LABELS[name])
         axes[0].axhline(delta, color="0.4", lw=1, ls=":", label=f"δ = {delta}")
-        axes[0].set_xscale("log")
+        _budget_axis(axes[0], results["budgets"])
         axes[0].set_ylim(-0.03, 1.03)
-        axes[0].set_xlabel("budget T (completions)")
         axes[0].set_ylabel("P(error): wrong arm in some context")
         axes[0].set_title(f"measured ({results['runs']} runs, {int(100 * (1 - alpha))}% "
                           "Clopper–Pearson)")
@@ -731,8 +774,8 @@ BUDGETS = (2000, 5000, 10000, 20000, 50000)
 COMPLEXITY_BUDGETS = (500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
 RUNS = 200
 #: ``--quick``: the same figures from few replicates and budgets (a smoke run, not results).
-QUICK = {"runs": 3, "budgets": (2000, 10000), "complexity_budgets": (1000, 5000, 20000),
-         "complexity_runs": 6}
+QUICK = {"runs": 2, "budgets": (2000, 10000), "complexity_budgets": (2000, 20000),
+         "complexity_runs": 4}
 
 
 def make_all(out="figures", *, quick: bool = False, runs: int | None = None,
@@ -754,7 +797,7 @@ def make_all(out="figures", *, quick: bool = False, runs: int | None = None,
     """
     import time
 
-    from . import complexity, report
+    from . import report
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -768,12 +811,43 @@ def make_all(out="figures", *, quick: bool = False, runs: int | None = None,
                    "budgets": list(budgets), "complexity_budgets": list(c_budgets),
                    "seed": seed, "workers": workers, "seconds": {}}
     clock = time.perf_counter
+    t_start, cpu_start = clock(), _cpu_seconds()
 
     def timed(key, fn, *args, **kw):
         t0 = clock()
         res = fn(*args, **kw)
         facts["seconds"][key] = clock() - t0
         return res
+
+    # Start the worker processes before anything runs a parallel (OpenMP) Numba kernel in this
+    # process: forking after that aborts the children ("fork() called from a process already
+    # using GNU OpenMP").
+    executor = WorkerPool(workers) if workers > 1 else None
+    try:
+        _make_all(out, facts, timed, budgets, c_budgets, n_runs, c_runs, seed, executor,
+                  progress, quick)
+    finally:
+        if executor is not None:
+            executor.close()
+    facts["wall_seconds"] = time.perf_counter() - t_start
+    facts["cpu_seconds"] = _cpu_seconds() - cpu_start
+    write_json(out / "summary.json", facts)
+    report.write_report(out / "REPORT.md", facts)
+    return facts
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _make_all(out, facts, timed, budgets, c_budgets, n_runs, c_runs, seed, executor, progress,
+              quick):
+    from . import complexity
 
     facts["fig1"] = timed("fig1", fig_rank_flip, out)
     facts["fig1_cqa"] = timed("fig1_cqa", _flip_facts, "commonsenseqa")
@@ -782,18 +856,17 @@ def make_all(out="figures", *, quick: bool = False, runs: int | None = None,
     facts["fig7"] = timed("fig7", fig_bon_tradeoff, out)
     facts["deceive"] = timed("deceive", deceive_table, seed=seed)
     results = timed("runs_curves", run_learners, CURVE_ENVS, CURVE_LEARNERS, budgets, n_runs,
-                    seed=seed, workers=workers, progress=progress)
+                    seed=seed, executor=executor, progress=progress)
+    facts["env_seconds"] = {name: r["seconds"] for name, r in results.items()}
     facts["fig3"] = timed("fig3", fig_learning_curves, out, results)
     facts["fig4"] = timed("fig4", fig_inference_aware, out, results)
     inst = complexity.complexity_instance()
     env_path = sim.save_env(inst, out / "fig6_clear_gap_env.npz")
+    os.chmod(env_path, 0o666 & ~_UMASK)
     c_res = timed("runs_complexity", run_learners, [str(env_path)], COMPLEXITY_LEARNERS,
-                  c_budgets, c_runs, seed=seed, workers=workers, progress=progress)
+                  c_budgets, c_runs, seed=seed, executor=executor, progress=progress)
     facts["fig6"] = timed("fig6", fig_sample_complexity, out, c_res[str(env_path)], inst,
                           env_path)
-    write_json(out / "summary.json", facts)
-    report.write_report(out / "REPORT.md", facts)
-    return facts
 
 
 def _flip_facts(env_name: str) -> dict:
@@ -822,6 +895,16 @@ def deceive_table(*, seed: int = 0) -> dict:
             "max_disjoint_rel": max(r.relative(r.disjoint_loss) for r in res),
             "max_prompt_only_rel": max(r.relative(r.prompt_only_loss) for r in res),
             "limit_pairs": len(lim),
+            "acr_gain_over_disjoint": _acr_gain(env, res, "disjoint_value"),
+            "acr_gain_over_prompt_only": _acr_gain(env, res, "prompt_only_value"),
             "contexts": [_context_facts(env, r) for r in res],
         }
     return out
+
+
+def _acr_gain(env, res, attr: str) -> float:
+    """Exact ceiling: 100 (ACR of the joint optimum - ACR of a fixed choice) / |ACR of it|."""
+    probs = env.contexts.probs
+    best = float(probs @ np.array([r.best_value for r in res]))
+    other = float(probs @ np.array([getattr(r, attr) for r in res]))
+    return 100.0 * (best - other) / abs(other)
