@@ -394,7 +394,8 @@ def fig_bon_tradeoff(out, *, env_seed: int = 0, regime: str = "mid",
             ax.set_xlabel("N (samples per query)")
             ax.set_title(f"prompt {env.prompt_names[p]}")
         axes[0].set_ylabel("exact utility Q (weighted reward − cost)")
-        axes[1].legend(title="weight on objective 1", loc="lower right")
+        axes[1].legend(title="weight w on\nobjective 1", loc="center left",
+                       bbox_to_anchor=(1.01, 0.5))
         fig.suptitle(f"Best-of-N trade-off on synth-categorical (seed {env_seed}, {regime} budget,"
                      " context (w, 1 − w)); ★ = best N")
         fig.tight_layout()
