@@ -201,7 +201,8 @@ def run_replicates(env_name: str, learners, budgets, runs: int, *, seed: int = 0
         Sweep seed; every cell's seeds derive from it and the cell key (:mod:`analysis.seeds`).
     workers : int
         Processes (``ProcessPoolExecutor`` started from a fork server) when > 1 and no
-        ``executor`` is given.
+        ``executor`` is given. As with any non-fork start method, a script calling this must
+        guard its entry point with ``if __name__ == "__main__":``.
     executor : object with ``.map(fn, *iterables)``, optional
         Runs the cells instead (e.g. a Dask or thread executor).
     progress : callable ``(done, total)``, optional
