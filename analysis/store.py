@@ -2,9 +2,10 @@
 
 Why SQLite (WAL) rather than atomically renamed Parquet parts
 -------------------------------------------------------------
-* **Atomic per cell, for free.** Each cell is one ``INSERT`` in its own transaction. SQLite's
-  journal guarantees that a process killed at any instant (SIGKILL, OOM killer, power cut)
-  leaves either the whole row or nothing; there is no half-written file to detect and clean up.
+* **Atomic per cell, for free.** Cells are ``INSERT``-ed in a transaction as they arrive (one
+  transaction per batch that a worker returns together). SQLite's journal guarantees that a
+  process killed at any instant (SIGKILL, OOM killer, power cut) leaves each transaction
+  entirely stored or not at all: whole rows only, no half-written file to detect and clean up.
   Parquet would need one file per cell (thousands of tiny files, slow to list and read back) or
   batched parts (then a kill loses the unflushed batch and "written as it completes" no longer
   holds).
@@ -134,23 +135,32 @@ class ResultStore:
         return set(self._db.execute("SELECT env, learner, budget, replicate FROM cells"))
 
     def put(self, key, metrics: dict, seconds: float) -> None:
-        """Store one finished cell atomically (its own transaction).
+        """Store one finished cell atomically (its own transaction); see :meth:`put_many`."""
+        self.put_many([(key, metrics, seconds)])
+
+    def put_many(self, cells) -> None:
+        """Store finished cells ``(key, metrics, seconds)`` in one transaction: all or none.
+
+        The sweep engine calls this once per batch of cells that arrive together (a chunk
+        returned by a worker), so a commit's cost is shared by the batch.
 
         Raises
         ------
         ValueError
-            If the cell is already stored (the primary key forbids duplicates).
+            If a cell is already stored (the primary key forbids duplicates); nothing of the
+            batch is stored then.
         """
-        env, learner, budget, replicate = key
-        text = json.dumps(metrics, sort_keys=True)
         db = self._db
         db.execute("BEGIN")
         try:
-            db.execute("INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?)",
-                       (env, learner, int(budget), int(replicate), text, float(seconds)))
-        except sqlite3.IntegrityError:
-            db.execute("ROLLBACK")
-            raise ValueError(f"cell {key} is already in the store {self.path!r}") from None
+            for key, metrics, seconds in cells:
+                env, learner, budget, replicate = key
+                try:
+                    db.execute("INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?)",
+                               (env, learner, int(budget), int(replicate),
+                                json.dumps(metrics, sort_keys=True), float(seconds)))
+                except sqlite3.IntegrityError:
+                    raise ValueError(f"cell {key} is already in the store {self.path!r}") from None
         except BaseException:
             db.execute("ROLLBACK")
             raise

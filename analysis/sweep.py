@@ -327,7 +327,7 @@ class SweepRun:
 
 def run_sweep(spec: Spec, store: ResultStore, *, executor=None, cell_fn: Callable | None = None,
               progress=None, chunksize: int | None = None) -> SweepRun:
-    """Run every cell of ``spec`` not yet in ``store``, storing each result as it arrives.
+    """Run every cell of ``spec`` not yet in ``store``, storing results as they arrive.
 
     Parameters
     ----------
@@ -364,16 +364,17 @@ def run_sweep(spec: Spec, store: ResultStore, *, executor=None, cell_fn: Callabl
     args_of = dict(tasks)
     computed = 0
     for results in executor.as_completed(functools.partial(run_cells, cell_fn), chunks):
-        for key, metrics, seconds in results:
-            if metrics is None:
-                call = f"{cell_name(cell_fn)}{args_of[key]!r}"
-                raise CellError(f"cell {key} failed with {seconds} (rerun it alone: {call}); "
-                                f"the {len(store)} finished cells are stored, rerun the sweep to "
-                                "resume")
-            store.put(key, metrics, seconds)
-            computed += 1
-            if progress is not None:
-                progress.update(1)
+        finished = [r for r in results if r[1] is not None]
+        store.put_many(finished)  # one transaction for the cells that arrived together
+        computed += len(finished)
+        if progress is not None:
+            progress.update(len(finished))
+        if len(finished) < len(results):
+            key, _, error = results[-1]
+            call = f"{cell_name(cell_fn)}{args_of[key]!r}"
+            raise CellError(f"cell {key} failed with {error} (rerun it alone: {call}); "
+                            f"the {len(store)} finished cells are stored, rerun the sweep to "
+                            "resume")
     return SweepRun(len(cells), len(cells) - len(tasks), computed, time.perf_counter() - t0)
 
 

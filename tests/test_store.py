@@ -55,6 +55,18 @@ def test_duplicate_cell_refused(tmp_path):
         assert len(store) == 2
 
 
+def test_put_many_is_all_or_nothing(tmp_path):
+    keys = [("e", "l", 1, r) for r in range(4)]
+    with ResultStore(tmp_path / "r.sqlite", "h") as store:
+        store.put_many([(k, _metrics(k), 0.1) for k in keys[:2]])
+        batch = [(k, _metrics(k), 0.1) for k in keys[2:]] + [(keys[0], {"x": 0}, 0.1)]
+        with pytest.raises(ValueError, match=r"cell \('e', 'l', 1, 0\) is already in the store"):
+            store.put_many(batch)
+        assert store.done_keys() == set(keys[:2])  # keys[2:] rolled back with the duplicate
+        store.put_many(batch[:-1])
+        assert store.done_keys() == set(keys)
+
+
 def test_changed_spec_refused_unless_restart(tmp_path):
     path = tmp_path / "r.sqlite"
     with ResultStore(path, "hash-a") as store:
