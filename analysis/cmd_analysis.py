@@ -161,7 +161,7 @@ def run_deceive(args) -> int:
 
 # ---------------------------------------------------------------------------- complexity
 def run_complexity(args) -> int:
-    from .figures import WorkerPool
+    from .executors import LocalExecutor
 
     delta = args.delta
     if not 0 < delta < 1:
@@ -172,8 +172,7 @@ def run_complexity(args) -> int:
         raise ValueError(f"--runs must be >= 0; got {args.runs}")
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1; got {args.workers}")
-    # worker processes start before this process runs any parallel (OpenMP) Numba kernel
-    executor = WorkerPool(args.workers) if args.workers > 1 and args.runs else None
+    executor = LocalExecutor(args.workers) if args.workers > 1 and args.runs else None
     try:
         return _complexity(args, executor)
     finally:

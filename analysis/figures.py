@@ -476,33 +476,6 @@ def _budget_axis(ax, budgets) -> None:
     ax.set_xlabel("budget T (completions)")
 
 
-class WorkerPool:
-    """Worker processes whose ``map`` yields results in order *as they finish* (live progress).
-
-    Workers start in the constructor, before the caller runs any parallel (OpenMP) Numba
-    kernel: forking after that aborts the children. Cells go out in chunks of
-    :func:`analysis.executors.default_chunksize`; results never depend on the pool.
-    """
-
-    def __init__(self, workers: int):
-        import concurrent.futures as cf
-
-        self.workers = workers
-        self.pool = cf.ProcessPoolExecutor(workers)
-        for f in [self.pool.submit(os.getpid) for _ in range(workers)]:
-            f.result()
-
-    def map(self, fn, *iterables):
-        from .executors import default_chunksize
-
-        cols = [list(it) for it in iterables]
-        size = default_chunksize(len(cols[0]) if cols else 0, self.workers)
-        return self.pool.map(fn, *cols, chunksize=size)
-
-    def close(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
-
-
 def run_learners(env_names, learners, budgets, runs, *, seed=0, executor=None, progress=None):
     """:func:`analysis.evaluate.run_replicates` for each environment; dict name -> result.
 
@@ -799,6 +772,7 @@ def make_all(out="figures", *, quick: bool = False, runs: int | None = None,
     import time
 
     from . import report
+    from .executors import LocalExecutor
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -820,10 +794,8 @@ def make_all(out="figures", *, quick: bool = False, runs: int | None = None,
         facts["seconds"][key] = clock() - t0
         return res
 
-    # Start the worker processes before anything runs a parallel (OpenMP) Numba kernel in this
-    # process: forking after that aborts the children ("fork() called from a process already
-    # using GNU OpenMP").
-    executor = WorkerPool(workers) if workers > 1 else None
+    # the engine of ``iapo sweep`` / ``iapo compare``: fork-server workers, in-order lazy map
+    executor = LocalExecutor(workers) if workers > 1 else None
     try:
         _make_all(out, facts, timed, budgets, c_budgets, n_runs, c_runs, seed, executor,
                   progress, quick)

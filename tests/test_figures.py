@@ -225,17 +225,18 @@ def test_bad_input_is_one_line_exit_2(argv, capsys):
     assert err.count("\n") == 1 and "error" in err
 
 
-def test_worker_pool_matches_serial_after_openmp_in_parent():
-    from analysis.evaluate import run_replicates
+def test_learner_runs_identical_with_worker_processes():
+    from analysis.executors import LocalExecutor
 
-    pool = figures.WorkerPool(2)
-    try:
-        # a parallel (OpenMP) Numba kernel in this process after the workers started
-        sim.mv_accuracy(np.full((64, 3), 1 / 3), 0, 5)
-        args = ("math", ["psst", "triple-n1"], [2000], 3)
-        assert run_replicates(*args, executor=pool) == run_replicates(*args)
-    finally:
-        pool.close()
+    # a parallel (OpenMP) Numba kernel in this process before the workers start
+    sim.mv_accuracy(np.full((64, 3), 1 / 3), 0, 5)
+    args = (["math"], ["psst", "triple-n1"], [2000], 3)
+    with LocalExecutor(2) as pool:
+        par = figures.run_learners(*args, executor=pool)
+    ser = figures.run_learners(*args)
+    for res in (par, ser):
+        res["math"].pop("seconds")
+    assert par == ser
 
 
 def test_figures_output_dir_is_created(tmp_path):
