@@ -340,7 +340,7 @@ def run_sweep(spec: Spec, store: ResultStore, *, executor=None, cell_fn: Callabl
         ``cell_fn(env, learner_name, params, budget, replicate, seed) -> dict`` of plain-JSON
         metrics; default :func:`analysis.evaluate.run_cell`. Must be importable by the workers.
     progress : object with ``update(n)``, optional
-        Told about every stored cell.
+        ``progress.update(n)`` after each batch of ``n`` stored cells.
     chunksize : int, optional
         Cells per task; default :func:`analysis.executors.default_chunksize`.
 
