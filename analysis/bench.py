@@ -171,8 +171,10 @@ def bench_sweep(quick: bool = False):
     and, for comparison, the sweep against a plain loop calling ``run_cell`` on the same cells
     in the same order, in wall and CPU time (noisier: separate runs). Then the same sweep on 2
     local worker processes and on a 2-worker Dask ``LocalCluster``, each started and warmed up
-    (imports, MATH's exact curves) before timing; the note gives that start-up time. Best of
-    three (one if quick).
+    (imports, MATH's exact curves) before timing; the note gives that start-up time, and how
+    busy the engine kept the workers (sum of cell times / (2 × run time): the speed-up the
+    engine allows when both cores are free, whatever else runs on the machine). Best of three
+    (one if quick).
     """
     import tempfile
     from pathlib import Path
@@ -222,7 +224,7 @@ def bench_sweep(quick: bool = False):
     own = min(1 - secs / t for t, _, secs in runs_one)  # same-run share of the engine
     ex, t_start = started(lambda: LocalExecutor(2))
     with ex:
-        t_two = min(sweep(ex)[0] for _ in range(repeat))
+        t_two, _, busy_two = min(sweep(ex) for _ in range(repeat))
     n = len(cells)
     rows = [
         (f"sweep, {n} cells PSST on MATH, 1 worker", t_one, "plain run_cell loop", t_loop, None,
@@ -230,7 +232,8 @@ def bench_sweep(quick: bool = False):
          f"{100 * (t_one - t_loop) / t_one:+.1f}% wall, {100 * (c_one - c_loop) / c_one:+.1f}% "
          "CPU"),
         (f"sweep, {n} cells PSST on MATH, 2 processes", t_two, "1 worker", t_one, None,
-         f"speed-up ×{t_one / t_two:.2f} from 1 to 2 workers (+{t_start:.1f} s pool start-up)"),
+         f"speed-up ×{t_one / t_two:.2f} from 1 to 2 workers; workers busy "
+         f"{100 * busy_two / (2 * t_two):.0f}% of the time (+{t_start:.1f} s pool start-up)"),
     ]
     try:
         import distributed  # noqa: F401
@@ -238,9 +241,11 @@ def bench_sweep(quick: bool = False):
         return rows
     ex, t_start = started(lambda: DaskExecutor(n_workers=2))
     with ex:
-        t_dask = min(sweep(ex)[0] for _ in range(repeat))
+        t_dask, _, busy_dask = min(sweep(ex) for _ in range(repeat))
     rows.append((f"sweep, {n} cells PSST on MATH, Dask 2 workers", t_dask, "1 worker", t_one,
-                 None, f"speed-up ×{t_one / t_dask:.2f} (+{t_start:.1f} s cluster start-up)"))
+                 None, f"speed-up ×{t_one / t_dask:.2f}; workers busy "
+                       f"{100 * busy_dask / (2 * t_dask):.0f}% of the time (+{t_start:.1f} s "
+                       "cluster start-up)"))
     return rows
 
 
