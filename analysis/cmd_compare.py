@@ -2,8 +2,10 @@
 
 Prints one row per learner and one column per budget: mean ± standard error over replicates of
 the chosen metric (default: ACR relative to the oracle), ``–`` where the budget is below the
-learner's minimum. ``--json PATH`` also writes the full :func:`analysis.evaluate.run_replicates`
-result (including every replicate's value).
+learner's minimum. Cells run on the sweep engine's executors (``--workers N`` local processes,
+``--dask-workers N`` or ``--scheduler ADDRESS`` for Dask); results do not depend on which.
+``--json PATH`` also writes the full :func:`analysis.evaluate.run_replicates` result
+(including every replicate's value).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from sim.learners import NAMES
 
 from .evaluate import METRICS, run_replicates
+from .executors import add_executor_options, executor_from_args
 
 
 def _parse_learner(text: str):
@@ -57,7 +60,7 @@ def add_parser(sub) -> None:
                    help="training budgets in completions (space or comma separated)")
     p.add_argument("--runs", type=int, default=20, help="replicates per cell (default 20)")
     p.add_argument("--seed", type=int, default=0, help="sweep seed (default 0)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    add_executor_options(p, workers_default="1")
     p.add_argument("--metric", default="relative", choices=METRICS)
     p.add_argument("--json", type=Path, default=None, help="also write the full result here")
     p.set_defaults(func=run)
@@ -95,8 +98,9 @@ def run(args) -> int:
             if done == total:
                 sys.stderr.write("\n")
 
-    result = run_replicates(args.env, learners, budgets, args.runs, seed=args.seed,
-                            workers=args.workers, progress=progress)
+    with executor_from_args(args, default_workers=1) as executor:
+        result = run_replicates(args.env, learners, budgets, args.runs, seed=args.seed,
+                                executor=executor, progress=progress)
     print(f"{args.env}: mean {args.metric} ± standard error over {args.runs} replicates "
           f"(seed {args.seed}, {time.perf_counter() - t0:.1f} s)")
     print(format_table(result, args.metric))
