@@ -826,7 +826,7 @@ def make_all(out="figures", *, quick: bool = False, runs: int | None = None,
                    "budgets": list(budgets), "complexity_budgets": list(c_budgets),
                    "seed": seed, "workers": workers, "seconds": {}}
     clock = time.perf_counter
-    t_start, cpu_start = clock(), _cpu_seconds()
+    t_start = clock()
 
     def timed(key, fn, *args, **kw):
         t0 = clock()
@@ -843,19 +843,9 @@ def make_all(out="figures", *, quick: bool = False, runs: int | None = None,
         if executor is not None:
             executor.close()
     facts["wall_seconds"] = time.perf_counter() - t_start
-    facts["cpu_seconds"] = _cpu_seconds() - cpu_start
     write_json(out / "summary.json", facts)
     report.write_report(out / "REPORT.md", facts)
     return facts
-
-
-def _cpu_seconds() -> float:
-    """User + system CPU time of this process and its finished children."""
-    import resource
-
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _make_all(out, facts, timed, budgets, c_budgets, n_runs, c_runs, seed, executor, progress,

@@ -272,8 +272,7 @@ def _section_runs(f: dict) -> str:
         "from the same seed. Every ACR is exact (test-split Q table), no Monte Carlo "
         "evaluation noise.\n",
         _table(["step", "seconds (wall)"],
-               rows + [["total (wall)", f"{f['wall_seconds']:.1f}"],
-                       ["total CPU (all processes)", f"{f['cpu_seconds']:.1f}"]]),
+               rows + [["total (wall)", f"{f['wall_seconds']:.1f}"]]),
     ])
 
 
