@@ -28,6 +28,18 @@ def _cdf(probs: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(cdf)
 
 
+def _env_cdf(env: Environment) -> np.ndarray:
+    """``_cdf(env.probs)``, computed once per set of laws: cached (read-only) in ``env._cache``,
+    which resplits of one environment share. Only arrays go in the cache, so an environment
+    never references itself (no reference cycle keeps a replicate's arrays alive)."""
+    cdf = env._cache.get("cdf")
+    if cdf is None:
+        cdf = _cdf(env.probs)
+        cdf.setflags(write=False)
+        env._cache["cdf"] = cdf
+    return cdf
+
+
 class Stats:
     """Per-(context, prompt, N) sums of block utilities and per-(prompt, N) block counts.
 
@@ -61,7 +73,7 @@ class Sampler:
     def __init__(self, env: Environment, split: str = "train"):
         self.env = env
         self.queries = np.ascontiguousarray(env.split_indices(split))
-        self.cdf = _cdf(env.probs)
+        self.cdf = _env_cdf(env)
         self.weights = (
             np.ascontiguousarray(env.contexts.weights[:, 0]) if env.kind == "mv" else None
         )

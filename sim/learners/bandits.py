@@ -31,9 +31,9 @@ import numpy as np
 from numba import njit
 
 from .._validate import check_real
-from ..sampler import Stats
+from ..sampler import Sampler, Stats
 from ._pulls import credit_pull
-from .base import Learner, argmax_ties, best_active, kernel_arrays, train_sampler
+from .base import Learner, argmax_ties, best_active, kernel_arrays
 
 EGREEDY, SOFTMAX, UCB = 0, 1, 2
 
@@ -48,7 +48,7 @@ class Uniform(Learner):
         return env.n_prompts * env.n_max
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = train_sampler(env)
+        sampler = Sampler(env, "train")
         stats = Stats(env.n_contexts, env.n_prompts, env.n_max)
         k = budget // (env.n_prompts * env.n_max)
         for p in range(env.n_prompts):
@@ -155,7 +155,7 @@ class Sequential(Learner):
         return env.n_max
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = train_sampler(env)
+        sampler = Sampler(env, "train")
         stats = Stats(env.n_contexts, env.n_prompts, env.n_max)
         pulls = np.zeros((env.n_prompts, env.n_max), dtype=np.int64)
         ctx_cdf = np.cumsum(env.contexts.probs)

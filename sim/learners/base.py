@@ -15,7 +15,6 @@ rule would favour low-index prompts (style.md A.4, rows 8-11).
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 
@@ -254,28 +253,6 @@ class Learner:
 
     def _fit(self, env, budget, ledger, rng, keys):  # pragma: no cover - abstract
         raise NotImplementedError
-
-
-def train_sampler(env: Environment) -> Sampler:
-    """``Sampler(env, "train")``, reusing the cumulative laws of an earlier sampler of the same
-    laws (resplits of one environment share ``probs``, ``contexts`` and ``_cache``).
-
-    Building the cumulative laws dominates a small fit on large environments (CommonsenseQA:
-    48 x 1500 x 4); only the split-dependent fields (``env``, ``queries``) are replaced.
-    """
-    base = env._cache.get("learners.sampler")
-    same = base is not None and all(
-        getattr(base.env, f) is getattr(env, f)
-        for f in ("probs", "correct", "values", "cost", "contexts", "tie"))
-    if not same:
-        base = Sampler(env, "train")
-        env._cache["learners.sampler"] = base
-    if base.env is env:
-        return base
-    sampler = copy.copy(base)
-    sampler.env = env
-    sampler.queries = np.ascontiguousarray(env.split_indices("train"))
-    return sampler
 
 
 def kernel_arrays(sampler: Sampler):

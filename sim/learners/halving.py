@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from .._validate import check_real
-from ..sampler import Stats
+from ..sampler import Sampler, Stats
 from ._pulls import pull_sum
 from .base import (
     Learner,
@@ -41,7 +41,6 @@ from .base import (
     n_rounds,
     smallest_budget,
     top_half,
-    train_sampler,
 )
 from .psst import core_min_budget, run_rounds
 
@@ -56,7 +55,7 @@ class Triple(Learner):
         return core_min_budget(env.n_prompts, n_rounds(env.n_prompts))
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = train_sampler(env)
+        sampler = Sampler(env, "train")
         stats = Stats(env.n_contexts, env.n_prompts, env.n_max)
         active = np.zeros((env.n_contexts, env.n_prompts, env.n_max), dtype=bool)
         active[:, :, 0] = True
@@ -84,7 +83,7 @@ class Disjoint(Learner):
         return smallest_budget(lambda t: self._stage1(t) >= need1 and t - self._stage1(t) >= need2)
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = train_sampler(env)
+        sampler = Sampler(env, "train")
         stats = Stats(env.n_contexts, env.n_prompts, env.n_max)
         active = np.zeros((env.n_contexts, env.n_prompts, env.n_max), dtype=bool)
         active[:, :, 0] = True
@@ -115,7 +114,7 @@ class SequentialHalving(Learner):
         return env.n_contexts * n_rounds(env.n_prompts * env.n_max) * total
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = train_sampler(env)
+        sampler = Sampler(env, "train")
         arrays = kernel_arrays(sampler)
         costs = _arm_costs(env)
         n_arms = costs.size
@@ -232,7 +231,7 @@ class SuccessiveRejects(Learner):
         return env.n_contexts * per_ctx
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = train_sampler(env)
+        sampler = Sampler(env, "train")
         arrays = kernel_arrays(sampler)
         costs = _arm_costs(env)
         b_c = budget // env.n_contexts

@@ -46,7 +46,6 @@ from .base import (
     rank_arms,
     smallest_budget,
     top_half,
-    train_sampler,
 )
 
 
@@ -129,7 +128,7 @@ class PSST(Learner):
         return core_min_budget(env.n_prompts * env.n_max, self._rounds(env))
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = train_sampler(env)
+        sampler = Sampler(env, "train")
         stats = Stats(env.n_contexts, env.n_prompts, env.n_max)
         active = np.ones((env.n_contexts, env.n_prompts, env.n_max), dtype=bool)
         return run_rounds(sampler, stats, ledger, active, budget, self._rounds(env),
@@ -173,7 +172,7 @@ class TopK(PSST):
         return smallest_budget(ok)
 
     def _fit(self, env, budget, ledger, rng, keys):
-        sampler = train_sampler(env)
+        sampler = Sampler(env, "train")
         stats = Stats(env.n_contexts, env.n_prompts, env.n_max)
         n_p, k = env.n_prompts, self._k(env)
         t0 = screening_budget(self.params["rho"], budget)
