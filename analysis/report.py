@@ -203,9 +203,15 @@ def _section_fig6(f: dict) -> str:
     for name, r in g["reach"].items():
         ratio = g["ratio"][name]
         r = math.inf if r is None else r  # JSON stores "never reached" (inf) as null
+        base = g["reach"].get("psst")
+        if ratio is not None:
+            ratio_txt = f"{ratio:.2f}"
+        elif not math.isfinite(r) and base is not None and math.isfinite(base):
+            ratio_txt = f"> {g['max_budget'] / base:.1f}"
+        else:
+            ratio_txt = "—"
         reach_rows.append([name, _budget(r) if math.isfinite(r) else
-                           f"> max budget ({g['max_budget']:,})",
-                           "—" if ratio is None else f"{ratio:.2f}"])
+                           f"> max budget ({g['max_budget']:,})", ratio_txt])
     return "\n".join([
         "## Figure 6 — sample complexity (`fig6_sample_complexity.*`)\n",
         f"Clear-gap instance `{g['env_file']}` (written next to the figure): {g['n_prompts']} "
