@@ -182,7 +182,6 @@ def run_complexity(args) -> int:
 
 def _complexity(args, executor) -> int:
     from .evaluate import replicate_env, run_replicates
-    from .figures import _CollectingExecutor
 
     delta = args.delta
     env = replicate_env(args.env, args.seed, 0)
@@ -202,7 +201,7 @@ def _complexity(args, executor) -> int:
         return 0
     budgets = _ints(args.budgets, "--budgets")
     res = run_replicates(args.env, args.learners, budgets, args.runs, seed=args.seed,
-                         executor=_CollectingExecutor(executor), progress=Progress("complexity"))
+                         executor=executor, progress=Progress("complexity"))
     print(f"\nmeasured P(error) over {args.runs} runs, {100 * (1 - args.alpha):g}% "
           "Clopper-Pearson interval ('-' = budget below the learner's minimum)")
     print(f"{'learner':<34}" + "".join(f"{'T=' + str(b):>24}" for b in budgets))

@@ -31,7 +31,8 @@ def _parse_ns(text: str, n_max: int) -> np.ndarray:
     try:
         ns = np.array([int(t) for t in text.split(",") if t.strip()])
     except ValueError:
-        raise ValueError(f"--n must be comma-separated integers in [1, {n_max}]; got {text!r}")
+        raise ValueError(
+            f"--n must be comma-separated integers in [1, {n_max}]; got {text!r}") from None
     if ns.size == 0 or ns.min() < 1 or ns.max() > n_max:
         raise ValueError(f"--n must be comma-separated integers in [1, {n_max}]; got {text!r}")
     return ns

@@ -476,46 +476,6 @@ def _budget_axis(ax, budgets) -> None:
     ax.set_xlabel("budget T (completions)")
 
 
-_CALLS = 0
-
-
-class _Collecting:
-    """``fn(*args)``, then a full garbage collection every ``every`` calls in this process.
-
-    Work-around: a replicate's environment references itself through its cache (``env._cache``
-    holds the learners' train sampler, whose ``env`` is the environment), so evicted replicate
-    environments are freed only by the cyclic collector, whose oldest generation runs rarely;
-    on synth-categorical (~150 MB of exact curves per generated environment) worker memory
-    then grows by ~140 MB per replicate until the machine runs out. Collecting once per chunk
-    of cells keeps it flat.
-    """
-
-    def __init__(self, fn, every: int = 64):
-        self.fn, self.every = fn, every
-
-    def __call__(self, *args):
-        import gc
-
-        global _CALLS
-        res = self.fn(*args)
-        _CALLS += 1
-        if _CALLS % self.every == 0:
-            gc.collect()
-        return res
-
-
-class _CollectingExecutor:
-    """An executor whose ``map`` runs :class:`_Collecting` ``(fn)`` on ``inner`` (or here)."""
-
-    def __init__(self, inner=None):
-        self.inner = inner
-
-    def map(self, fn, *iterables):
-        wrapped = _Collecting(fn)
-        return map(wrapped, *iterables) if self.inner is None else self.inner.map(wrapped,
-                                                                                 *iterables)
-
-
 def run_learners(env_names, learners, budgets, runs, *, seed=0, executor=None, progress=None):
     """:func:`analysis.evaluate.run_replicates` for each environment; dict name -> result.
 
@@ -531,7 +491,7 @@ def run_learners(env_names, learners, budgets, runs, *, seed=0, executor=None, p
         cb = None if progress is None else progress(name)
         t0 = time.perf_counter()
         out[name] = run_replicates(name, list(learners), list(budgets), runs, seed=seed,
-                                   executor=_CollectingExecutor(executor), progress=cb)
+                                   executor=executor, progress=cb)
         out[name]["seconds"] = time.perf_counter() - t0
     return out
 
