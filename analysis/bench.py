@@ -368,7 +368,7 @@ def format_table(rows) -> str:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="print the performance table of all benchmarks")
+    p = sub.add_parser("bench")
     p.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes")
     p.set_defaults(func=run)
 

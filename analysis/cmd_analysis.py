@@ -78,11 +78,12 @@ class Progress:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("deceive", help="exact rank flips, crossovers and disjoint loss",
-                       description="Exact rank-flip analysis per context: the prompt best at "
-                       "N=1, the joint optimum, the loss of the disjoint and prompt-only "
-                       "choices, the prompt pairs whose order flips (first crossover N), and "
-                       "the N -> infinity limits without cost.")
+    p = sub.add_parser(
+        "deceive",
+        description="Exact rank-flip analysis per context: the prompt best at "
+                    "N=1, the joint optimum, the loss of the disjoint and prompt-only "
+                    "choices, the prompt pairs whose order flips (first crossover N), and "
+                    "the N -> infinity limits without cost.")
     p.add_argument("env", help="built-in name or path to an .npz environment file")
     p.add_argument("--seed", type=int, default=None,
                    help="reshuffle the split (real) / generate (synthetic, default 0) from this")
@@ -90,11 +91,12 @@ def add_parser(sub) -> None:
     p.add_argument("--top", type=int, default=5, help="flipping pairs shown per context")
     p.set_defaults(func=run_deceive)
 
-    p = sub.add_parser("complexity", help="Theorem 1 bound and measured error against budget",
-                       description="Theorem 1 complexities H1, H2 and error bound from the "
-                       "exact gaps, Karnin's bound for plain SH, and (--runs > 0) the measured "
-                       "error probability with Clopper-Pearson intervals and the budget each "
-                       "learner needs to reach --delta, as a ratio to PSST.")
+    p = sub.add_parser(
+        "complexity",
+        description="Theorem 1 complexities H1, H2 and error bound from the "
+                    "exact gaps, Karnin's bound for plain SH, and (--runs > 0) the measured "
+                    "error probability with Clopper-Pearson intervals and the budget each "
+                    "learner needs to reach --delta, as a ratio to PSST.")
     p.add_argument("env", help="built-in name or path to an .npz environment file")
     p.add_argument("--seed", type=int, default=0, help="sweep seed (default 0)")
     p.add_argument("--delta", type=float, default=0.1, help="target error (default 0.1)")
@@ -108,9 +110,10 @@ def add_parser(sub) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.set_defaults(func=run_complexity)
 
-    p = sub.add_parser("figures", help="every figure and REPORT.md",
-                       description="Figures 1-7 (PNG, PDF and their data as CSV/JSON) and "
-                       "REPORT.md into --out; every file is written atomically.")
+    p = sub.add_parser(
+        "figures",
+        description="Figures 1-7 (PNG, PDF and their data as CSV/JSON) and "
+                    "REPORT.md into --out; every file is written atomically.")
     p.add_argument("--out", default="figures", help="output directory (default figures/)")
     p.add_argument("--quick", action="store_true",
                    help="few replicates and budgets (a smoke run in well under a minute)")

@@ -51,8 +51,7 @@ def _split(values):
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("compare", help="learning curves of learners on an environment",
-                       description=__doc__)
+    p = sub.add_parser("compare", description=__doc__)
     p.add_argument("env", help="built-in name or path to an .npz environment file")
     p.add_argument("--learners", nargs="+", default=["psst", "psst-k4", "ucb", "uniform"],
                    help=f"names or name:key=value (names: {', '.join(NAMES)}); 'all' for all")
@@ -90,6 +89,8 @@ def run(args) -> int:
         budgets = [int(b) for b in _split(args.budgets)]
     except ValueError:
         raise ValueError(f"--budgets must be integers; got {args.budgets}") from None
+    if args.json is not None and args.json.is_dir():
+        raise ValueError(f"--json: {str(args.json)!r} is a directory; give a file path")
     t0 = time.perf_counter()
 
     def progress(done, total):

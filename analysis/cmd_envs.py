@@ -8,9 +8,9 @@ import sim
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("envs", help="list the built-in environments")
+    p = sub.add_parser("envs")
     p.set_defaults(func=run_envs)
-    p = sub.add_parser("curves", help="exact Q(c, p, N) of an environment, per context")
+    p = sub.add_parser("curves")
     p.add_argument("env", help="built-in name or path to an .npz environment file")
     p.add_argument("--seed", type=int, default=None, help="reshuffle the split from this seed")
     p.add_argument("--split", default="all", choices=("train", "test", "all"))

@@ -19,7 +19,7 @@ from sim.samples import FORMATS
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "import", help="build an environment file from a log of sampled completions",
+        "import",
         description="Build an .npz environment from a CSV / TSV / JSON Lines / Parquet log with "
                     "one row per completion (prompt, query, answer + gold or score_* columns, "
                     "tokens).")

@@ -22,7 +22,7 @@ from .sweep import (
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "sweep", help="run a grid of environments × learners × budgets × replicates",
+        "sweep",
         description="Run every cell of a TOML sweep spec, storing each finished cell in an "
                     "SQLite results file. Rerunning the same command resumes after a crash.")
     p.add_argument("spec", metavar="SPEC.toml", help="the sweep spec (TOML)")

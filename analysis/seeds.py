@@ -19,14 +19,23 @@ def _key(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
+def _check_seed(seed) -> int:
+    """The sweep seed as an int >= 0 (what :class:`numpy.random.SeedSequence` accepts)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0; got {seed!r}")
+    return int(seed)
+
+
 def env_seed(seed: int, env_name: str, replicate: int) -> np.random.SeedSequence:
     """Seed of replicate ``replicate`` of environment ``env_name`` (its split / generation)."""
-    return np.random.SeedSequence(seed, spawn_key=(_key(env_name), int(replicate), 0))
+    return np.random.SeedSequence(_check_seed(seed),
+                                  spawn_key=(_key(env_name), int(replicate), 0))
 
 
 def learner_seed(seed: int, env_name: str, replicate: int, learner_key: str,
                  budget: int) -> np.random.SeedSequence:
     """Seed of one learner run: (environment, replicate, learner spec, budget)."""
     return np.random.SeedSequence(
-        seed, spawn_key=(_key(env_name), int(replicate), 1, _key(learner_key), int(budget))
+        _check_seed(seed),
+        spawn_key=(_key(env_name), int(replicate), 1, _key(learner_key), int(budget)),
     )

@@ -45,8 +45,13 @@ __all__ = ["ENV_NAMES", "FORMAT_VERSION", "load_env", "save_env", "synth_bernoul
 
 def _split_seed(seed):
     """Two independent streams from one seed: environment generation and the split."""
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return ss.spawn(2)
+    if isinstance(seed, np.random.SeedSequence):
+        return seed.spawn(2)
+    try:
+        return np.random.SeedSequence(seed).spawn(2)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"seed must be None, an int >= 0 or a SeedSequence; got {seed!r}") from None
 
 
 def synth_bernoulli(*, rng=None, n_prompts: int = 32, n_queries: int = 520,
