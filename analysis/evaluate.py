@@ -10,7 +10,6 @@ process pool or on any executor, with identical results whatever runs it.
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import sim
 from sim.datasets import SYNTH_ENVS
 from sim.learners import make
 
+from .executors import _mp_context
 from .seeds import env_seed, learner_seed
 
 #: Metrics of one run returned by :func:`run_cell` and aggregated by :func:`run_replicates`.
@@ -171,20 +171,6 @@ def _mean_se(values):
     return float(vals.mean()), se
 
 
-def _worker_context():
-    """Fork server (POSIX) or spawn: never a plain fork of this process.
-
-    A process that has run a Numba ``parallel=True`` kernel (the exact Q tables) on the GNU
-    OpenMP threading layer cannot be forked safely (the child aborts). The fork server is a
-    fresh process that has imported only this module.
-    """
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["analysis.evaluate"])
-        return ctx
-    return mp.get_context("spawn")  # pragma: no cover - Windows
-
-
 def run_replicates(env_name: str, learners, budgets, runs: int, *, seed: int = 0,
                    workers: int = 1, executor=None, progress=None) -> dict:
     """Run every learner at every budget on ``runs`` replicates; mean and standard error.
@@ -235,7 +221,7 @@ def run_replicates(env_name: str, learners, budgets, runs: int, *, seed: int = 0
     total = len(cells)
     pool = None
     if executor is None and workers > 1:
-        pool = ProcessPoolExecutor(max_workers=int(workers), mp_context=_worker_context())
+        pool = ProcessPoolExecutor(max_workers=int(workers), mp_context=_mp_context())
         results_iter = pool.map(run_cell, *columns,
                                 chunksize=max(1, total // (int(workers) * 16)))
     elif executor is None:

@@ -64,6 +64,19 @@ def _tie_credit(t, tie):
     return 1.0 if t == 1 else 0.0
 
 
+@njit(cache=True, inline="always")
+def _add_vote(counts, a, top, t):
+    """Count one more vote for answer ``a``; returns the new leading count and the number of
+    answers at it (``top``, ``t`` before the vote)."""
+    v = counts[a] + 1
+    counts[a] = v
+    if v > top:
+        return v, 1
+    if v == top:
+        return top, t + 1
+    return top, t
+
+
 @njit(cache=True)
 def mv_scale_credits(cdf, correct, queries, p, uq, ud, tie, acc):
     """Accumulate majority-vote credit of every sub-scale block of a batch of pulls.
@@ -99,13 +112,7 @@ def mv_scale_credits(cdf, correct, queries, p, uq, ud, tie, acc):
         for i in range(n):
             a = _draw(row, ud[j, i])
             answers[i] = a
-            v = counts[a] + 1
-            counts[a] = v
-            if v > top:
-                top = v
-                t = 1
-            elif v == top:
-                t += 1
+            top, t = _add_vote(counts, a, top, t)
             prefix[i] = _tie_credit(t, tie) if counts[c0] == top else 0.0
         for i in range(n):
             counts[answers[i]] = 0
@@ -115,14 +122,7 @@ def mv_scale_credits(cdf, correct, queries, p, uq, ud, tie, acc):
                 top = 0
                 t = 0
                 for i in range(start, start + k):
-                    a = answers[i]
-                    v = counts[a] + 1
-                    counts[a] = v
-                    if v > top:
-                        top = v
-                        t = 1
-                    elif v == top:
-                        t += 1
+                    top, t = _add_vote(counts, answers[i], top, t)
                 if counts[c0] == top:
                     s += _tie_credit(t, tie)
                 for i in range(start, start + k):
