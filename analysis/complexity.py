@@ -72,8 +72,14 @@ def logbar(k: int) -> float:
     return 0.5 + float(np.sum(1.0 / np.arange(2, k + 1)))
 
 
+def _check_h2(h2) -> float:
+    """A complexity ``H2 > 0`` (``inf`` allowed: tied best arms)."""
+    return check_real(h2, "h2", low=0.0, high=np.inf, closed="none") if h2 != np.inf else h2
+
+
 def sh_bound(h2: float, k: int, budget) -> np.ndarray:
     """Karnin et al. (2013) Thm 4.1: ``P(error) <= 3 log2 K exp(-T / (8 H2 log2 K))``."""
+    h2 = _check_h2(h2)
     k = check_int(k, "k", low=2)
     lg = math.log2(k)
     return 3.0 * lg * np.exp(-np.asarray(budget, float) / (8.0 * h2 * lg))
@@ -81,6 +87,7 @@ def sh_bound(h2: float, k: int, budget) -> np.ndarray:
 
 def sh_budget(h2: float, k: int, delta: float) -> float:
     """Smallest T at which :func:`sh_bound` equals ``delta``."""
+    h2 = _check_h2(h2)
     k = check_int(k, "k", low=2)
     delta = check_real(delta, "delta", low=0.0, high=1.0, closed="none")
     lg = math.log2(k)
@@ -89,12 +96,14 @@ def sh_budget(h2: float, k: int, delta: float) -> float:
 
 def sr_bound(h2: float, k: int, budget) -> np.ndarray:
     """Audibert et al. (2010) Thm 2: ``P(error) <= K(K-1)/2 exp(-(T-K) / (logbar(K) H2))``."""
+    h2 = _check_h2(h2)
     k = check_int(k, "k", low=2)
     return k * (k - 1) / 2.0 * np.exp(-(np.asarray(budget, float) - k) / (logbar(k) * h2))
 
 
 def sr_budget(h2: float, k: int, delta: float) -> float:
     """Smallest T at which :func:`sr_bound` equals ``delta``."""
+    h2 = _check_h2(h2)
     k = check_int(k, "k", low=2)
     delta = check_real(delta, "delta", low=0.0, high=1.0, closed="none")
     return k + logbar(k) * h2 * math.log(k * (k - 1) / 2.0 / delta)

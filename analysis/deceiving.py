@@ -395,6 +395,11 @@ def clipped_normal_bon(mu, sigma, n, *, low: float = 0.0, high: float = 4.0,
     (:func:`sim.bon_expected_max`).
     """
     mu, sigma = np.broadcast_arrays(np.asarray(mu, float), np.asarray(sigma, float))
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))) or np.any(sigma < 0):
+        raise ValueError("mu must be finite and sigma finite and >= 0")
+    if not low < high:
+        raise ValueError(f"low must be < high; got low={low}, high={high}")
+    check_int(atoms, "atoms", low=1)
     z = stats.norm.ppf((np.arange(atoms) + 0.5) / atoms)
     vals = np.clip(mu[..., None] + sigma[..., None] * z, low, high)
     probs = np.full(vals.shape, 1.0 / atoms)
@@ -430,6 +435,7 @@ def mv_phase(mu_grid, tau_grid, ref: tuple[float, float], n: int) -> dict:
 
     Returns a dict of arrays with shape (len(tau_grid), len(mu_grid)).
     """
+    n = check_int(n, "n", low=1)
     mu_b, tau_b = ref
     mm, tt = np.meshgrid(np.asarray(mu_grid, float), np.asarray(tau_grid, float))
     fa = probit_curve(mm, tt, [1, n])
@@ -452,6 +458,7 @@ def bon_phase(mu_grid, sigma_grid, ref: tuple[float, float], n: int, *, low: flo
 
     Returns a dict of arrays with shape (len(sigma_grid), len(mu_grid)).
     """
+    n = check_int(n, "n", low=1, high=100_000)
     mu_b, s_b = ref
     mm, ss = np.meshgrid(np.asarray(mu_grid, float), np.asarray(sigma_grid, float))
     e_n = normal_max(n)[-1]

@@ -119,6 +119,9 @@ def bon_laws(
     m = check_int(n_outcomes, "n_outcomes", low=1)
     top = check_real(o_max, "o_max", low=0.0, high=np.inf, closed="none")
     k = ctr.size
+    if k > 1 and rho < -1.0 / (k - 1):
+        raise ValueError(f"correlation must be in [{-1.0 / (k - 1):g}, 1] for {k} objectives "
+                         f"(the equicorrelation matrix must be positive semi-definite); got {rho}")
     cov = np.full((k, k), rho)
     np.fill_diagonal(cov, 1.0)
     chol = np.linalg.cholesky(cov + 1e-12 * np.eye(k))

@@ -114,3 +114,11 @@ def test_budget_to_reach_interpolates_on_log_budget():
     assert math.isinf(cx.budget_to_reach(t, e, 0.01))
     with pytest.raises(ValueError):
         cx.budget_to_reach([2, 1], [0.1, 0.2], 0.1)
+
+
+@pytest.mark.parametrize("fn", [cx.sh_bound, cx.sr_bound])
+def test_classic_bounds_reject_non_positive_h2(fn):
+    with pytest.raises(ValueError, match=r"h2 must be in \(0.0, inf\)"):
+        fn(-1.0, 4, 100)
+    with pytest.raises(ValueError, match=r"h2 must be in \(0.0, inf\)"):
+        {cx.sh_bound: cx.sh_budget, cx.sr_bound: cx.sr_budget}[fn](0.0, 4, 0.1)

@@ -59,6 +59,17 @@ def test_analyze_rejects_bad_table():
         d.analyze_context(np.zeros(3))
 
 
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: d.clipped_normal_bon(1.0, -1.0, 3), "sigma finite and >= 0"),
+    (lambda: d.clipped_normal_bon(1.0, 1.0, 3, low=4.0, high=0.0), "low must be < high"),
+    (lambda: d.mv_phase([0.0, 1.0], [0.5, 1.0], (0.3, 0.3), 0), "n must be an int >= 1"),
+    (lambda: d.bon_phase([0.0, 1.0], [0.5, 1.0], (0.3, 0.3), 0), r"n must be an int \[1,"),
+])
+def test_theory_functions_reject_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
 def test_math_has_a_deceiving_prompt():
     # The real MATH environment: the N = 1 winner is not the prompt of the joint optimum in any
     # budget regime (computed from the exact Q table; the paper's Fig. 2a phenomenon).

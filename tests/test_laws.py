@@ -148,6 +148,9 @@ def test_continuous_families():
         (lambda: sim.bon_laws([1.0, 1.0], [1.0], 5, correlation=1.5),
          r"correlation must be in \[-1.0, 1.0\]"),
         (lambda: sim.bon_laws([1.0], [1.0], 5, n_outcomes=0), r"n_outcomes must be an int >= 1"),
+        # three equicorrelated objectives need correlation >= -1/2 (else no covariance matrix)
+        (lambda: sim.bon_laws([1.0] * 3, [1.0] * 3, 5, correlation=-0.9),
+         r"correlation must be in \[-0.5, 1\] for 3 objectives"),
         (lambda: sim.bon_laws([1.0], [1.0], 5, o_max=0.0), r"o_max must be in \(0.0, inf\)"),
     ],
 )
