@@ -131,11 +131,6 @@ def save_figure(fig, out, stem: str) -> list[Path]:
     return paths
 
 
-def _figure(*args, **kw):
-    with plt.rc_context(STYLE):
-        return plt.subplots(*args, **kw)
-
-
 # ---------------------------------------------------------------------------- figure 1
 def fig_rank_flip(out, env_name: str = "math", split: str = "all") -> dict:
     """Figure 1: rank flip on a real environment (paper Fig. 2a), exact.
