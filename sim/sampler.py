@@ -56,6 +56,7 @@ class Stats:
             return np.where(self.counts > 0, self.sums / self.counts, np.nan)
 
     def reset(self) -> None:
+        """Forget every sample (PSST's fresh-data rounds, Top-K after screening)."""
         self.sums[:] = 0.0
         self.counts[:] = 0
 

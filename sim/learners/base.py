@@ -77,6 +77,7 @@ class Ledger:
 
     @property
     def remaining(self) -> int:
+        """Completions still available: ``budget - spent``."""
         return self.budget - self.spent
 
     def charge(self, p: int, n: int, n_pulls: int = 1) -> None:
@@ -213,6 +214,8 @@ class Learner:
         return f"<learner {self.key}>"
 
     def min_budget(self, env: Environment) -> int:  # pragma: no cover - abstract
+        """Smallest budget ``T`` (completions) with which this learner can run on ``env``;
+        :meth:`fit` raises a ValueError stating it for any smaller budget."""
         raise NotImplementedError
 
     def fit(self, env: Environment, budget: int, *, rng=None) -> Policy:
