@@ -164,6 +164,8 @@ def run_deceive(args) -> int:
 
 # ---------------------------------------------------------------------------- complexity
 def run_complexity(args) -> int:
+    from sim.learners import make
+
     from .executors import LocalExecutor
 
     delta = args.delta
@@ -175,6 +177,10 @@ def run_complexity(args) -> int:
         raise ValueError(f"--runs must be >= 0; got {args.runs}")
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1; got {args.workers}")
+    if args.runs:  # refuse bad budgets and learners before any output
+        _ints(args.budgets, "--budgets")
+        for name in args.learners:
+            make(name)
     executor = LocalExecutor(args.workers) if args.workers > 1 and args.runs else None
     try:
         return _complexity(args, executor)
