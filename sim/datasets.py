@@ -228,8 +228,11 @@ def save_env(env: Environment, path) -> Path:
         fields["correct"] = env.correct
     else:
         fields["values"] = env.values
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    except OSError as exc:
+        raise ValueError(f"path: cannot write {str(path)!r} ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, **fields)

@@ -237,3 +237,16 @@ def test_fields_of_the_wrong_type_are_named(tmp_path, field, value, match):
 def test_save_env_requires_npz_suffix(tmp_path):
     with pytest.raises(ValueError, match=r"path: environment files end in \.npz"):
         sim.save_env(sim.load_env("math"), tmp_path / "env.pkl")
+
+
+def test_save_env_unwritable_path_is_a_value_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    env = sim.load_env("math")
+    with pytest.raises(ValueError, match="path: cannot write"):
+        sim.save_env(env, blocker / "env.npz")  # its directory would have to be a file
+
+
+def test_negative_seed_is_a_value_error():
+    with pytest.raises(ValueError, match=r"seed must be None, an int >= 0"):
+        sim.load_env("math", seed=-1)
