@@ -213,6 +213,9 @@ def test_make_rejects_bad_names_and_params():
         make("egreedy", epsilon=1.5)
     with pytest.raises(ValueError, match="rho must be in"):
         make("psst-topk", k=2, rho=1.0)
+    # only the unknown parameter is named as unknown (k is valid)
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['zz'\]; valid: \['k'"):
+        make("psst-topk", k=2, zz=1)
     with pytest.raises(ValueError, match="k must be an int"):
         make("psst-topk", k=0)
     with pytest.raises(ValueError, match="fixed by the name"):

@@ -82,5 +82,6 @@ def make(name: str, **params) -> Learner:
 
         valid = [p for p in inspect.signature(cls.__init__).parameters
                  if p not in ("self", "name", "params") and p not in fixed]
-        raise ValueError(f"{name}: unknown parameter(s) {sorted(params)}; valid: {valid}") from exc
+        unknown = sorted(set(params) - set(valid))
+        raise ValueError(f"{name}: unknown parameter(s) {unknown}; valid: {valid}") from exc
     return learner
