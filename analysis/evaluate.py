@@ -88,7 +88,11 @@ def evaluate(env: sim.Environment, policy, split: str = "test") -> Evaluation:
 
 _BASE: dict = {}  # real / file environments by name: loaded once per process
 _REPLICAS: OrderedDict = OrderedDict()  # (name, seed, replicate) -> Environment, small LRU
-_LRU_SIZE = 8
+#: Replicate environments kept per process. Cells run replicate-major (run_replicates, sweeps)
+#: and every executor hands a worker its chunks in order, so a worker needs the current
+#: replicate and at most the previous one; each synth-categorical replicate holds ~140 MB of
+#: exact curves, so a longer cache only grows the workers (8 entries: ~1.2 GB each).
+_LRU_SIZE = 2
 
 
 def replicate_env(env_name: str, seed: int, replicate: int) -> sim.Environment:
