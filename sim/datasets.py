@@ -234,6 +234,9 @@ def save_env(env: Environment, path) -> Path:
     except OSError as exc:
         raise ValueError(f"path: cannot write {str(path)!r} ({exc.strerror})") from None
     try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)  # mkstemp creates 0600; give the usual permissions
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, **fields)
         os.replace(tmp, path)

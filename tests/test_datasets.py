@@ -250,3 +250,15 @@ def test_save_env_unwritable_path_is_a_value_error(tmp_path):
 def test_negative_seed_is_a_value_error():
     with pytest.raises(ValueError, match=r"seed must be None, an int >= 0"):
         sim.load_env("math", seed=-1)
+
+
+def test_save_env_gives_the_usual_file_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        path = sim.save_env(sim.load_env("math"), tmp_path / "env.npz")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
