@@ -66,6 +66,26 @@ def test_a_tied_optimal_arm_is_not_an_error():
     assert evaluate(env, [[1, 1]]).error  # N = 1 is worse than N = 3 at q = 0.7
 
 
+def test_an_arm_tied_up_to_rounding_is_not_an_error():
+    # Binary majority vote with fair-coin ties has Acc(2m) = Acc(2m - 1) exactly (theory.md
+    # Sec. 1.1), so without cost Q(p, 2m) = Q(p, 2m - 1); the DP's two values can differ by an
+    # ulp. Replicate 2 of synth-bernoulli (seed 0) has such a twin of the optimum in context
+    # "low" (cost weight 0), 2.2e-16 below it (found by scanning replicates 0..29: 9 have one).
+    env = replicate_env("synth-bernoulli", 0, 2)
+    q = env.q_table("test")
+    best = env.optimal_arms()
+    twin = np.argwhere((q[0] < q[0].max()) & (q[0] >= q[0].max() - 1e-12))
+    assert twin.size
+    p, n_idx = twin[0]
+    assert p == best[0, 0] and abs(n_idx + 1 - best[0, 1]) == 1  # same prompt, N off by one
+    choice = best.copy()
+    choice[0] = [p, n_idx + 1]
+    ev = evaluate(env, choice)
+    assert 0 < ev.regret[0] < 1e-15 and not ev.error
+    choice[0] = [p, 1]  # a real mistake is still one
+    assert evaluate(env, choice).error
+
+
 def test_evaluate_rejects_bad_policies():
     env = small_mv(seed=3)
     with pytest.raises(ValueError, match="choice must be 3 integer"):
