@@ -20,6 +20,7 @@ import numpy as np
 from scipy import stats
 
 from sim._validate import check_int, check_real
+from sim.env import TIE_TOL
 
 __all__ = [
     "Theorem1",
@@ -36,9 +37,6 @@ __all__ = [
     "theorem1",
 ]
 
-
-#: Gaps below this are rounding noise of exactly tied arms (Q values are sums of probabilities).
-TIE_TOL = 1e-12
 
 
 # ---------------------------------------------------------------------------- classic BAI

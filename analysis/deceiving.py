@@ -32,6 +32,7 @@ from scipy.special import ndtr
 
 from sim import Environment
 from sim._validate import check_int, check_probs, check_tie
+from sim.env import TIE_TOL
 from sim.exact import bon_expected_max, bon_expected_max_continuous, mv_accuracy_binary
 
 __all__ = [
@@ -51,9 +52,6 @@ __all__ = [
     "probit_deceives",
     "probit_limits",
 ]
-
-#: Two utilities closer than this are treated as equal (Q values are sums of probabilities).
-TOL = 1e-12
 
 
 # ---------------------------------------------------------------------------- environment level
@@ -114,7 +112,7 @@ class ContextAnalysis:
     @property
     def deceives(self) -> bool:
         """The N = 1 winner is not the prompt of the joint optimum (strictly worse)."""
-        return self.disjoint_value < self.best_value - TOL
+        return self.disjoint_value < self.best_value - TIE_TOL
 
     @property
     def disjoint_loss(self) -> float:
@@ -126,12 +124,12 @@ class ContextAnalysis:
 
     def relative(self, loss: float) -> float:
         """``loss / |best_value|`` (NaN when the optimum is 0)."""
-        return loss / abs(self.best_value) if abs(self.best_value) > TOL else float("nan")
+        return loss / abs(self.best_value) if abs(self.best_value) > TIE_TOL else float("nan")
 
 
 def _first_max(a: np.ndarray) -> int:
-    """Index of the maximum, ties to the lowest index (within :data:`TOL`)."""
-    return int(np.flatnonzero(a >= a.max() - TOL)[0])
+    """Index of the maximum, ties to the lowest index (within :data:`TIE_TOL`)."""
+    return int(np.flatnonzero(a >= a.max() - TIE_TOL)[0])
 
 
 def analyze_context(q, name: str = "") -> ContextAnalysis:
@@ -159,8 +157,8 @@ def analyze_context(q, name: str = "") -> ContextAnalysis:
     disjoint = (n1, _first_max(q[n1]) + 1)
     diff = q[:, None, :] - q[None, :, :]  # diff[a, b, N] = Q(a, N) - Q(b, N)
     flips = []
-    for a, b in zip(*np.nonzero(diff[:, :, 0] > TOL), strict=True):
-        behind = diff[a, b] < -TOL
+    for a, b in zip(*np.nonzero(diff[:, :, 0] > TIE_TOL), strict=True):
+        behind = diff[a, b] < -TIE_TOL
         if behind.any():
             flips.append(Flip(int(a), int(b), int(np.argmax(behind)) + 1,
                               float(-diff[a, b].min()), bool(behind[-1])))
@@ -197,7 +195,7 @@ def mv_limit(probs, correct, tie: str = "random") -> np.ndarray:
             corr >= p.shape[-1]):
         raise ValueError(f"correct must be integer answer indices in [0, {p.shape[-1] - 1}]")
     top = p.max(axis=-1, keepdims=True)
-    leaders = p >= top - TOL
+    leaders = p >= top - TIE_TOL
     t = leaders.sum(axis=-1)
     is_leader = np.take_along_axis(leaders, corr[..., None].astype(np.int64), axis=-1)[..., 0]
     credit = 1.0 / t if tie_code == 0 else (t == 1).astype(np.float64)
@@ -243,8 +241,8 @@ def limit_deceptions(env: Environment, split: str = "all") -> list[tuple[int, in
     u1, uinf = env_limits(env, split)
     out = []
     for c in range(u1.shape[0]):
-        ahead = u1[c][:, None] > u1[c][None, :] + TOL
-        behind = uinf[c][:, None] < uinf[c][None, :] - TOL
+        ahead = u1[c][:, None] > u1[c][None, :] + TIE_TOL
+        behind = uinf[c][:, None] < uinf[c][None, :] - TIE_TOL
         out += [(c, int(a), int(b)) for a, b in zip(*np.nonzero(ahead & behind), strict=True)]
     return out
 
@@ -382,7 +380,7 @@ def bon_ls_crossover(mu_a, sigma_a, mu_b, sigma_b, n_max: int) -> np.ndarray:
     e = normal_max(n_max)
     ma, sa, mb, sb = np.broadcast_arrays(*(np.asarray(x, float) for x in
                                            (mu_a, sigma_a, mu_b, sigma_b)))
-    ahead_b = (mb[..., None] + sb[..., None] * e) - (ma[..., None] + sa[..., None] * e) > TOL
+    ahead_b = (mb[..., None] + sb[..., None] * e) - (ma[..., None] + sa[..., None] * e) > TIE_TOL
     return np.where(ahead_b.any(axis=-1), ahead_b.argmax(axis=-1) + 1, 0)
 
 
@@ -413,10 +411,10 @@ REGIONS = ("B ahead at both N", "A ahead at both N", "A deceives (ahead at N=1, 
 
 
 def _regions(u1_a, un_a, u1_b, un_b) -> np.ndarray:
-    a1 = u1_a > u1_b + TOL
-    an = un_a > un_b + TOL
-    bn = un_a < un_b - TOL
-    b1 = u1_a < u1_b - TOL
+    a1 = u1_a > u1_b + TIE_TOL
+    an = un_a > un_b + TIE_TOL
+    bn = un_a < un_b - TIE_TOL
+    b1 = u1_a < u1_b - TIE_TOL
     code = np.full(np.shape(u1_a), -1)
     code[~a1 & ~an] = 0
     code[a1 & an] = 1

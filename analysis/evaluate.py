@@ -18,9 +18,9 @@ import numpy as np
 
 import sim
 from sim.datasets import SYNTH_ENVS
+from sim.env import TIE_TOL
 from sim.learners import make
 
-from .complexity import TIE_TOL
 from .executors import _mp_context
 from .seeds import env_seed, learner_seed
 
@@ -42,7 +42,7 @@ class Evaluation:
         ``acr / oracle_acr`` (NaN if ``oracle_acr == 0``).
     error : bool
         True if the policy is suboptimal in some context: regret above
-        :data:`analysis.complexity.TIE_TOL` (1e-12). Choosing an arm tied with the best is not an
+        :data:`sim.env.TIE_TOL` (1e-12). Choosing an arm tied with the best is not an
         error, also when the tie holds only up to rounding (binary majority vote at N = 2m - 1
         and 2m without cost: equal in exact arithmetic, a few 1e-16 apart in floating point).
     regret : ndarray, shape (CX,)

@@ -12,6 +12,9 @@ from .contexts import Contexts
 from .exact import _bon_curves, mv_accuracy
 
 KINDS = ("mv", "bon")
+#: Q values closer than this are ties: rounding noise of exactly tied arms (Q values are sums of
+#: probabilities; e.g. binary majority vote has Q(p, 2m) = Q(p, 2m - 1) exactly).
+TIE_TOL = 1e-12
 SPLITS = ("train", "test", "all")
 
 
