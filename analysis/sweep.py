@@ -41,6 +41,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sim.learners import NAMES, make
+
 from .executors import LocalExecutor, default_chunksize
 from .store import ResultStore
 
@@ -59,14 +61,8 @@ def learner_key(name: str, params: dict | None = None) -> str:
     It is ``sim.learners.make(name, **params).key`` (defaults filled in, parameters sorted), the
     string :func:`analysis.evaluate.run_cell` derives the learner's seed from, so equal learners
     get equal keys however the spec spelled them (``ucb`` and ``ucb(c=0.1)`` are one learner).
-    Without the learner registry: ``name`` or ``name(k1=v1,...)`` from the given parameters.
     """
-    params = dict(params or {})
-    _, make = _known_learners()
-    if make is not None:
-        return make(name, **params).key
-    inner = ",".join(f"{k}={params[k]!r}" for k in sorted(params))
-    return f"{name}({inner})" if inner else name
+    return make(name, **dict(params or {})).key
 
 
 @dataclass(frozen=True)
@@ -197,16 +193,7 @@ def _environment(value, field: str, base_dir) -> str:
                      " or the path of an existing .npz file")
 
 
-def _known_learners():
-    """``sim.learners.NAMES`` once the learner registry exists, else ``None`` (no check)."""
-    try:
-        from sim import learners
-    except ImportError:
-        return None, None
-    return getattr(learners, "NAMES", None), getattr(learners, "make", None)
-
-
-def _learner(value, field: str, names, make) -> LearnerSpec:
+def _learner(value, field: str) -> LearnerSpec:
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, dict):
@@ -221,8 +208,8 @@ def _learner(value, field: str, names, make) -> LearnerSpec:
     name = value["name"]
     if not isinstance(name, str):
         raise ValueError(f"{field}.name: must be a string; got {name!r}")
-    if names is not None and name not in names:
-        raise ValueError(f"{field}.name: unknown learner {name!r}; use one of {', '.join(names)}")
+    if name not in NAMES:
+        raise ValueError(f"{field}.name: unknown learner {name!r}; use one of {', '.join(NAMES)}")
     params = value.get("params", {})
     if not isinstance(params, dict):
         raise ValueError(f"{field}.params: must be a table of parameters; got {params!r}")
@@ -232,13 +219,11 @@ def _learner(value, field: str, names, make) -> LearnerSpec:
                              f"got {v!r}")
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{field}.params.{k}: must be finite; got {v!r}")
-    key = ""
-    if make is not None:
-        try:
-            key = make(name, **params).key
-        except (TypeError, ValueError) as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"{field}.params: {msg}") from None
+    try:
+        key = make(name, **params).key
+    except (TypeError, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{field}.params: {msg}") from None
     return LearnerSpec(name, tuple(sorted(params.items())), key)
 
 
@@ -259,8 +244,7 @@ def parse_spec(data: dict, *, base_dir=None, default_name: str = "sweep") -> Spe
     envs = tuple(_environment(v, f"environments[{i}]", base_dir)
                  for i, v in enumerate(_list(data["environments"], "environments")))
     _no_duplicates(envs, "environments")
-    names, make = _known_learners()
-    learners = tuple(_learner(v, f"learners[{i}]", names, make)
+    learners = tuple(_learner(v, f"learners[{i}]")
                      for i, v in enumerate(_list(data["learners"], "learners")))
     _no_duplicates([lr.key for lr in learners], "learners")
     budgets = tuple(_int(v, f"budgets[{i}]", minimum=1)
