@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,7 @@ from sim.datasets import SYNTH_ENVS
 from sim.env import TIE_TOL
 from sim.learners import make
 
-from .executors import _mp_context
+from .executors import LocalExecutor
 from .seeds import env_seed, learner_seed
 
 #: Metrics of one run returned by :func:`run_cell` and aggregated by :func:`run_replicates`.
@@ -193,9 +192,10 @@ def run_replicates(env_name: str, learners, budgets, runs: int, *, seed: int = 0
     seed : int
         Sweep seed; every cell's seeds derive from it and the cell key (:mod:`analysis.seeds`).
     workers : int
-        Processes (``ProcessPoolExecutor`` started from a fork server) when > 1 and no
-        ``executor`` is given. As with any non-fork start method, a script calling this must
-        guard its entry point with ``if __name__ == "__main__":``.
+        Local worker processes (:class:`analysis.executors.LocalExecutor`, started from a fork
+        server; 1 runs in this process) when no ``executor`` is given. As with any non-fork
+        start method, a script calling this must guard its entry point with
+        ``if __name__ == "__main__":``.
     executor : object with ``.map(fn, *iterables)``, optional
         Runs the cells instead (e.g. a Dask or thread executor).
     progress : callable ``(done, total)``, optional
@@ -226,24 +226,18 @@ def run_replicates(env_name: str, learners, budgets, runs: int, *, seed: int = 0
              for r in range(runs) for name, params in specs for b in budgets]
     columns = [list(col) for col in zip(*cells, strict=True)]
     total = len(cells)
-    pool = None
-    if executor is None and workers > 1:
-        pool = ProcessPoolExecutor(max_workers=int(workers), mp_context=_mp_context())
-        results_iter = pool.map(run_cell, *columns,
-                                chunksize=max(1, total // (int(workers) * 16)))
-    elif executor is None:
-        results_iter = map(run_cell, *columns)
-    else:
-        results_iter = executor.map(run_cell, *columns)
+    own = executor is None
+    if own:
+        executor = LocalExecutor(int(workers))
     try:
         results = []
-        for i, res in enumerate(results_iter):
+        for i, res in enumerate(executor.map(run_cell, *columns)):
             results.append(res)
             if progress is not None:
                 progress(i + 1, total)
     finally:
-        if pool is not None:
-            pool.shutdown()
+        if own:
+            executor.close()
     out = {"env": env_name, "seed": int(seed), "runs": runs, "budgets": budgets,
            "learners": {}}
     n_b, n_l = len(budgets), len(specs)
