@@ -51,7 +51,10 @@ def _split(values):
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("compare", description=__doc__)
+    p = sub.add_parser(
+        "compare", description="Learning curves of learners on an environment, scored exactly "
+        "from the test split's Q table: mean ± standard error over replicates per learner and "
+        "budget ('–' where a budget is below the learner's minimum).")
     p.add_argument("env", help="built-in name or path to an .npz environment file")
     p.add_argument("--learners", nargs="+", default=["psst", "psst-k4", "ucb", "uniform"],
                    help=f"names or name:key=value (names: {', '.join(NAMES)}); 'all' for all")

@@ -636,7 +636,9 @@ def _mean_at(res, name, bi):
 
 
 def _pct(g) -> str:
-    return "n/a" if g is None else f"{g:+.1f}%"
+    if g is None:
+        return "n/a"
+    return f"{g:+.1f}%" if round(g, 1) != 0 else "0.0%"  # no "-0.0%"
 
 
 # ---------------------------------------------------------------------------- figure 6
