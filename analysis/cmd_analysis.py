@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 import numpy as np
@@ -25,6 +24,7 @@ from sim.datasets import SYNTH_ENVS
 
 from . import complexity as cx
 from . import deceiving
+from .progress import Progress
 
 
 def _load(name: str, seed):
@@ -42,39 +42,6 @@ def _ints(values, flag: str) -> list[int]:
     if not out or min(out) < 1:
         raise ValueError(f"{flag} must be positive integers; got {' '.join(values)}")
     return sorted(set(out))
-
-
-class Progress:
-    """One stderr line per update: ``label: done/total (pct) | rate/s | ETA``.
-
-    Redrawn in place on a terminal (at most 10 times a second), otherwise printed at most every
-    ``every`` seconds and at the end.
-    """
-
-    def __init__(self, label: str, *, stream=None, every: float = 5.0):
-        self.label = label
-        self.stream = sys.stderr if stream is None else stream
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.every = 0.1 if self.tty else every
-        self.t0 = time.perf_counter()
-        self.last = -math.inf
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if done < total and now - self.last < self.every:
-            return
-        self.last = now
-        el = now - self.t0
-        rate = done / el if el > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else math.inf
-        eta_txt = "--" if not math.isfinite(eta) else f"{eta:.0f}s"
-        line = (f"{self.label}: {done}/{total} ({100 * done / total:.0f}%) | {rate:.1f} runs/s | "
-                f"ETA {eta_txt} | elapsed {el:.0f}s")
-        if self.tty:
-            self.stream.write("\r" + line + ("\n" if done >= total else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
 
 
 def add_parser(sub) -> None:
@@ -210,7 +177,7 @@ def _complexity(args, executor) -> int:
         return 0
     budgets = _ints(args.budgets, "--budgets")
     res = run_replicates(args.env, args.learners, budgets, args.runs, seed=args.seed,
-                         executor=executor, progress=Progress("complexity"))
+                         executor=executor, progress=Progress(label="runs", prefix="complexity "))
     print(f"\nmeasured P(error) over {args.runs} runs, {100 * (1 - args.alpha):g}% "
           "Clopper-Pearson interval ('-' = budget below the learner's minimum)")
     print(f"{'learner':<34}" + "".join(f"{'T=' + str(b):>24}" for b in budgets))
@@ -250,7 +217,8 @@ def run_figures(args) -> int:
         raise ValueError(f"--runs must be >= 1; got {args.runs}")
     t0 = time.perf_counter()
     facts = make_all(args.out, quick=args.quick, runs=args.runs, workers=workers,
-                     seed=args.seed, progress=lambda label: Progress(f"runs on {label}"))
+                     seed=args.seed,
+                     progress=lambda name: Progress(label="runs", prefix=f"{name} "))
     print(f"wrote figures 1-7 and REPORT.md to {args.out}/ in {time.perf_counter() - t0:.1f} s "
           f"({facts['runs']} replicates, {workers} worker(s))")
     return 0

@@ -11,7 +11,6 @@ learner's minimum. Cells run on the sweep engine's executors (``--workers N`` lo
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from sim.learners import NAMES
 
 from .evaluate import METRICS, run_replicates
 from .executors import add_executor_options, executor_from_args
+from .progress import Progress
 
 
 def _parse_learner(text: str):
@@ -96,15 +96,10 @@ def run(args) -> int:
         raise ValueError(f"--json: {str(args.json)!r} is a directory; give a file path")
     t0 = time.perf_counter()
 
-    def progress(done, total):
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\r{done}/{total} runs")
-            if done == total:
-                sys.stderr.write("\n")
-
     with executor_from_args(args, default_workers=1) as executor:
         result = run_replicates(args.env, learners, budgets, args.runs, seed=args.seed,
-                                executor=executor, progress=progress)
+                                executor=executor,
+                                progress=Progress(label="runs"))
     print(f"{args.env}: mean {args.metric} ± standard error over {args.runs} replicates "
           f"(seed {args.seed}, {time.perf_counter() - t0:.1f} s)")
     print(format_table(result, args.metric))

@@ -7,10 +7,10 @@ import json
 import sys
 
 from .executors import add_executor_options, executor_from_args
+from .progress import Progress
 from .store import ResultStore
 from .sweep import (
     DEFAULT_CELL,
-    Progress,
     cell_name,
     format_summary,
     load_spec,

@@ -10,7 +10,7 @@ import pytest
 
 import sim
 from analysis import cli, complexity, figures, report
-from analysis.cmd_analysis import Progress
+from analysis.progress import Progress
 
 STEMS = ("fig1_rank_flip", "fig2_bernoulli_heatmaps", "fig3_learning_curves",
          "fig4_inference_aware", "fig5_phase_diagrams", "fig6_sample_complexity",
@@ -176,12 +176,12 @@ def test_progress_line():
             pass
 
     sink = Sink()
-    prog = Progress("runs on math", stream=sink, every=0.0)
+    prog = Progress(label="runs", prefix="math ", stream=sink, log_every=0.0)
     prog(5, 10)
     prog(10, 10)
     lines = sink.text.strip().splitlines()
-    assert lines[0].startswith("runs on math: 5/10 (50%)") and "ETA" in lines[0]
-    assert lines[-1].startswith("runs on math: 10/10 (100%)")
+    assert lines[0].startswith("math [") and " 5/10 runs  50% " in lines[0] and "ETA" in lines[0]
+    assert " 10/10 runs 100% " in lines[-1] and "runs/s" in lines[-1]
 
 
 # ---------------------------------------------------------------------------- CLI

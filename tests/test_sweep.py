@@ -19,11 +19,11 @@ import pytest
 
 from analysis.cli import main
 from analysis.executors import DaskExecutor, LocalExecutor, default_chunksize
+from analysis.progress import Progress
 from analysis.seeds import learner_seed
 from analysis.store import ResultStore, load_results
 from analysis.sweep import (
     CellError,
-    Progress,
     cell_name,
     format_summary,
     learner_key,
